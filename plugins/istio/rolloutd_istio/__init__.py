@@ -1,0 +1,1 @@
+"""rolloutd's istio traffic router."""

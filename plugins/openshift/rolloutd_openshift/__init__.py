@@ -1,0 +1,1 @@
+"""rolloutd's openshift traffic router."""

@@ -1,0 +1,1 @@
+"""rolloutd's smi traffic router."""

@@ -1,0 +1,372 @@
+"""One Kubernetes API client per process: plain dicts in, plain dicts out.
+
+kubernetes-asyncio gives us configuration loading (kubeconfig, in-cluster, token refresh) and
+an aiohttp transport. Its generated model classes are heavy and its watch helper has had
+resume bugs, so rolloutd talks to the REST paths directly through `ApiClient.call_api` with
+`_preload_content=False` and keeps every object as the JSON dict the server sent. That keeps
+caches small, makes every resource (core, CRD, a router's third-party type) look the same, and
+lets the controller count every request it makes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import aiohttp
+from kubernetes_asyncio import client as k8s_client
+from kubernetes_asyncio import config as k8s_config
+
+from rolloutd.kube.resources import Resource
+
+JsonDict = dict[str, Any]
+PatchType = Literal["merge", "json", "strategic", "apply"]
+
+_PATCH_CONTENT_TYPES: dict[str, str] = {
+    "merge": "application/merge-patch+json",
+    "json": "application/json-patch+json",
+    "strategic": "application/strategic-merge-patch+json",
+    "apply": "application/apply-patch+yaml",
+}
+FIELD_MANAGER = "rolloutd"
+_SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
+
+RequestObserver = Callable[[str, str, int], None]
+"""Called after every request with (verb, resource, HTTP status; 0 for a transport error)."""
+
+
+class ApiError(Exception):
+    """A non-2xx answer from the API server, with the server's own message."""
+
+    def __init__(self, status: int, reason: str, message: str, body: JsonDict | None = None):
+        super().__init__(f"{status} {reason}: {message}")
+        self.status = status
+        self.reason = reason
+        self.message = message
+        self.body = body or {}
+
+    @property
+    def not_found(self) -> bool:
+        return self.status == 404
+
+    @property
+    def conflict(self) -> bool:
+        return self.status == 409
+
+    @property
+    def gone(self) -> bool:
+        return self.status == 410
+
+
+class ClusterUnreachable(Exception):
+    """The API server could not be reached at all."""
+
+
+@dataclass(frozen=True, slots=True)
+class Connection:
+    """Where the client points: server URL, default namespace, and where that came from."""
+
+    server: str
+    namespace: str
+    source: str
+
+
+class KubeClient:
+    """Async REST client over kubernetes-asyncio's transport. Create one per process."""
+
+    def __init__(self, api: k8s_client.ApiClient, connection: Connection) -> None:
+        self._api = api
+        self.connection = connection
+        self.observers: list[RequestObserver] = []
+
+    # -- construction ---------------------------------------------------------------------
+
+    @classmethod
+    async def connect(
+        cls,
+        *,
+        kubeconfig: str | None = None,
+        context: str | None = None,
+        pool_size: int = 128,
+    ) -> KubeClient:
+        """Kubeconfig when one is named or found (KUBECONFIG, ~/.kube/config); else in-cluster."""
+        cfg = k8s_client.Configuration()
+        path = kubeconfig or os.environ.get("KUBECONFIG", "").split(os.pathsep)[0] or None
+        default_path = Path.home() / ".kube" / "config"
+        if path is None and default_path.exists():
+            path = str(default_path)
+        if path is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
+            k8s_config.load_incluster_config(client_configuration=cfg)
+            ns_file = _SA_DIR / "namespace"
+            namespace = ns_file.read_text().strip() if ns_file.exists() else "default"
+            source = "in-cluster"
+        elif path is None:
+            raise ClusterUnreachable(
+                "no kubeconfig found: set KUBECONFIG, pass --kubeconfig, or run "
+                "`rolloutd sandbox up` for a local cluster"
+            )
+        else:
+            if not Path(path).exists():
+                raise ClusterUnreachable(f"kubeconfig {path} does not exist")
+            await k8s_config.load_kube_config(
+                config_file=path, context=context, client_configuration=cfg, persist_config=False
+            )
+            namespace = _kubeconfig_namespace(path, context)
+            source = path
+        cfg.connection_pool_maxsize = pool_size
+        api = k8s_client.ApiClient(configuration=cfg)
+        return cls(api, Connection(server=cfg.host, namespace=namespace, source=source))
+
+    async def close(self) -> None:
+        await self._api.close()
+
+    async def __aenter__(self) -> KubeClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _observe(self, verb: str, resource: str, status: int) -> None:
+        for observer in self.observers:
+            observer(verb, resource, status)
+
+    async def _send(
+        self,
+        method: str,
+        path: str,
+        *,
+        verb: str,
+        resource: str,
+        query: Mapping[str, Any] | None = None,
+        body: Any = None,
+        content_type: str = "application/json",
+        timeout: float | tuple[float, float] | None = 30,
+    ) -> aiohttp.ClientResponse:
+        query_params = [(k, _query_value(v)) for k, v in (query or {}).items() if v is not None]
+        headers = {"Content-Type": content_type, "Accept": "application/json"}
+        for attempt in range(4):
+            try:
+                response: aiohttp.ClientResponse = await self._api.call_api(
+                    path,
+                    method,
+                    query_params=query_params,
+                    header_params=dict(headers),
+                    body=body,
+                    auth_settings=["BearerToken"],
+                    _preload_content=False,
+                    _request_timeout=timeout,
+                )
+            except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                self._observe(verb, resource, 0)
+                raise ClusterUnreachable(
+                    f"cannot reach the API server at {self.connection.server}: {exc}"
+                ) from exc
+            self._observe(verb, resource, response.status)
+            if response.status == 429 and attempt < 3:
+                # API Priority and Fairness asks us to come back later; honour it.
+                retry_after = float(response.headers.get("Retry-After", "1") or 1)
+                response.release()
+                await asyncio.sleep(min(retry_after, 5.0))
+                continue
+            if response.status >= 400:
+                raw = await response.read()
+                response.release()
+                raise _api_error(response.status, response.reason or "", raw)
+            return response
+        raise AssertionError("unreachable")
+
+    async def _json(self, method: str, path: str, **kw: Any) -> JsonDict:
+        response = await self._send(method, path, **kw)
+        try:
+            data = await response.read()
+        finally:
+            response.release()
+        return json.loads(data) if data else {}
+
+    # -- verbs ------------------------------------------------------------------------------
+
+    async def get(
+        self, res: Resource, name: str, *, namespace: str | None = None, subresource: str = ""
+    ) -> JsonDict:
+        path = res.path(namespace=namespace, name=name, subresource=subresource or None)
+        return await self._json("GET", path, verb="get", resource=res.plural)
+
+    async def list(
+        self,
+        res: Resource,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        field_selector: str | None = None,
+        limit: int | None = None,
+        continue_token: str | None = None,
+    ) -> JsonDict:
+        query = {
+            "labelSelector": label_selector,
+            "fieldSelector": field_selector,
+            "limit": limit,
+            "continue": continue_token,
+        }
+        return await self._json(
+            "GET", res.path(namespace=namespace), verb="list", resource=res.plural, query=query
+        )
+
+    async def list_all(
+        self, res: Resource, *, namespace: str | None = None, label_selector: str | None = None
+    ) -> JsonDict:
+        """A paginated list, joined: items plus the list's own resourceVersion."""
+        items: list[JsonDict] = []
+        token: str | None = None
+        while True:
+            page = await self.list(
+                res, namespace=namespace, label_selector=label_selector, limit=500,
+                continue_token=token,
+            )
+            items.extend(page.get("items") or [])
+            token = (page.get("metadata") or {}).get("continue")
+            if not token:
+                page["items"] = items
+                return page
+
+    async def create(
+        self, res: Resource, body: JsonDict, *, namespace: str | None = None
+    ) -> JsonDict:
+        return await self._json(
+            "POST",
+            res.path(namespace=namespace),
+            verb="create",
+            resource=res.plural,
+            body=body,
+            query={"fieldManager": FIELD_MANAGER},
+        )
+
+    async def replace(
+        self, res: Resource, name: str, body: JsonDict, *, namespace: str | None = None,
+        subresource: str = "",
+    ) -> JsonDict:
+        return await self._json(
+            "PUT",
+            res.path(namespace=namespace, name=name, subresource=subresource or None),
+            verb="update",
+            resource=res.plural,
+            body=body,
+            query={"fieldManager": FIELD_MANAGER},
+        )
+
+    async def patch(
+        self,
+        res: Resource,
+        name: str,
+        body: Any,
+        *,
+        namespace: str | None = None,
+        patch_type: PatchType = "merge",
+        subresource: str = "",
+        force: bool | None = None,
+    ) -> JsonDict:
+        return await self._json(
+            "PATCH",
+            res.path(namespace=namespace, name=name, subresource=subresource or None),
+            verb="patch",
+            resource=res.plural + (f"/{subresource}" if subresource else ""),
+            body=body,
+            content_type=_PATCH_CONTENT_TYPES[patch_type],
+            query={"fieldManager": FIELD_MANAGER, "force": force},
+        )
+
+    async def delete(
+        self,
+        res: Resource,
+        name: str,
+        *,
+        namespace: str | None = None,
+        propagation: str = "Background",
+    ) -> JsonDict:
+        return await self._json(
+            "DELETE",
+            res.path(namespace=namespace, name=name),
+            verb="delete",
+            resource=res.plural,
+            body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation},
+        )
+
+    async def watch(
+        self,
+        res: Resource,
+        *,
+        namespace: str | None = None,
+        resource_version: str | None = None,
+        label_selector: str | None = None,
+        timeout_seconds: int = 300,
+    ) -> AsyncIterator[JsonDict]:
+        """Yield watch events ({type, object}) until the server ends the stream.
+
+        An ERROR event is raised as ApiError (410 Gone means: list again).
+        """
+        query = {
+            "watch": "true",
+            "allowWatchBookmarks": "true",
+            "resourceVersion": resource_version,
+            "labelSelector": label_selector,
+            "timeoutSeconds": timeout_seconds,
+        }
+        response = await self._send(
+            "GET",
+            res.path(namespace=namespace),
+            verb="watch",
+            resource=res.plural,
+            query=query,
+            # No total timeout: the server ends the stream after timeout_seconds. The read
+            # timeout catches a dead connection (bookmarks arrive about once a minute).
+            timeout=aiohttp.ClientTimeout(connect=10, sock_connect=10, sock_read=timeout_seconds + 30),  # type: ignore[arg-type]
+        )
+        try:
+            async for line in response.content:
+                if not line.strip():
+                    continue
+                event: JsonDict = json.loads(line)
+                if event.get("type") == "ERROR":
+                    status = event.get("object") or {}
+                    raise ApiError(
+                        int(status.get("code") or 500),
+                        str(status.get("reason") or "Error"),
+                        str(status.get("message") or "watch error"),
+                        status,
+                    )
+                yield event
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise ClusterUnreachable(f"watch of {res} broke: {exc}") from exc
+        finally:
+            response.release()
+
+
+def _query_value(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _api_error(status: int, reason: str, raw: bytes) -> ApiError:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        return ApiError(status, reason, raw.decode(errors="replace").strip() or reason)
+    if not isinstance(body, dict):
+        return ApiError(status, reason, str(body))
+    return ApiError(
+        status, str(body.get("reason") or reason), str(body.get("message") or reason), body
+    )
+
+
+def _kubeconfig_namespace(path: str, context: str | None) -> str:
+    contexts, active = k8s_config.list_kube_config_contexts(config_file=path)
+    chosen = next((c for c in contexts if c.get("name") == context), None) if context else active
+    ns = ((chosen or {}).get("context") or {}).get("namespace")
+    return str(ns) if ns else "default"

@@ -1,0 +1,44 @@
+"""The `rolloutd` command: the daemon (`run`), the local cluster (`sandbox`), the demo."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+
+def build_parser() -> argparse.ArgumentParser:
+    # Subcommands import their modules lazily so `rolloutd sandbox status` stays fast.
+    from rolloutd.sandbox import command as sandbox_command
+
+    parser = argparse.ArgumentParser(
+        prog="rolloutd",
+        description="A progressive-delivery controller for Kubernetes (Argo Rollouts canary "
+        "semantics, in Python).",
+    )
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sandbox_command.add_parser(subparsers)
+    try:
+        from rolloutd import daemon
+    except ImportError:  # pragma: no cover - during bootstrap only
+        pass
+    else:
+        daemon.add_parser(subparsers)
+    try:
+        from rolloutd import demo
+    except ImportError:  # pragma: no cover - during bootstrap only
+        pass
+    else:
+        demo.add_parser(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Test helpers for rolloutd and for authors of third-party traffic routers."""
