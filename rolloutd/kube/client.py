@@ -101,7 +101,7 @@ class KubeClient:
         if path is None and default_path.exists():
             path = str(default_path)
         if path is None and os.environ.get("KUBERNETES_SERVICE_HOST"):
-            k8s_config.load_incluster_config(client_configuration=cfg)
+            k8s_config.load_incluster_config(client_configuration=cfg)  # type: ignore[no-untyped-call]
             ns_file = _SA_DIR / "namespace"
             namespace = ns_file.read_text().strip() if ns_file.exists() else "default"
             source = "in-cluster"
@@ -111,7 +111,7 @@ class KubeClient:
                 "`rolloutd sandbox up` for a local cluster"
             )
         else:
-            if not Path(path).exists():
+            if not os.path.exists(path):
                 raise ClusterUnreachable(f"kubeconfig {path} does not exist")
             await k8s_config.load_kube_config(
                 config_file=path, context=context, client_configuration=cfg, persist_config=False
@@ -120,7 +120,7 @@ class KubeClient:
             source = path
         cfg.connection_pool_maxsize = pool_size
         api = k8s_client.ApiClient(configuration=cfg)
-        return cls(api, Connection(server=cfg.host, namespace=namespace, source=source))
+        return cls(api, Connection(server=str(cfg.host), namespace=namespace, source=source))
 
     async def close(self) -> None:
         await self._api.close()
@@ -147,7 +147,7 @@ class KubeClient:
         query: Mapping[str, Any] | None = None,
         body: Any = None,
         content_type: str = "application/json",
-        timeout: float | tuple[float, float] | None = 30,
+        timeout: float | aiohttp.ClientTimeout | None = 30,
     ) -> aiohttp.ClientResponse:
         query_params = [(k, _query_value(v)) for k, v in (query or {}).items() if v is not None]
         headers = {"Content-Type": content_type, "Accept": "application/json"}
@@ -226,7 +226,10 @@ class KubeClient:
         token: str | None = None
         while True:
             page = await self.list(
-                res, namespace=namespace, label_selector=label_selector, limit=500,
+                res,
+                namespace=namespace,
+                label_selector=label_selector,
+                limit=500,
                 continue_token=token,
             )
             items.extend(page.get("items") or [])
@@ -248,7 +251,12 @@ class KubeClient:
         )
 
     async def replace(
-        self, res: Resource, name: str, body: JsonDict, *, namespace: str | None = None,
+        self,
+        res: Resource,
+        name: str,
+        body: JsonDict,
+        *,
+        namespace: str | None = None,
         subresource: str = "",
     ) -> JsonDict:
         return await self._json(
@@ -325,7 +333,9 @@ class KubeClient:
             query=query,
             # No total timeout: the server ends the stream after timeout_seconds. The read
             # timeout catches a dead connection (bookmarks arrive about once a minute).
-            timeout=aiohttp.ClientTimeout(connect=10, sock_connect=10, sock_read=timeout_seconds + 30),  # type: ignore[arg-type]
+            timeout=aiohttp.ClientTimeout(
+                connect=10, sock_connect=10, sock_read=timeout_seconds + 30
+            ),
         )
         try:
             async for line in response.content:

@@ -62,8 +62,7 @@ def ensure_binaries(progress: Callable[[str], None]) -> Path:
         f"building the sandbox's control plane ({', '.join(missing)}) from source into {folder}"
     )
     progress(
-        "this happens once per machine and takes about 10-20 minutes on 2 cores; "
-        f"full log: {log}"
+        f"this happens once per machine and takes about 10-20 minutes on 2 cores; full log: {log}"
     )
     started = time.monotonic()
     with log.open("w") as out:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import shutil
@@ -83,6 +84,7 @@ class Sandbox:
         self.logs = self.home / "logs"
         self.kubeconfig = self.home / "kubeconfig"
         self._pids = self.home / "pids.json"
+        self._children: dict[int, subprocess.Popen[bytes]] = {}
 
     @property
     def server(self) -> str:
@@ -101,8 +103,13 @@ class Sandbox:
         pids = self._read_pids()
         components = [
             ComponentState(name, pids.get(name), _alive(pids.get(name), name))
-            for name in ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler",
-                         "kwok")
+            for name in (
+                "etcd",
+                "kube-apiserver",
+                "kube-controller-manager",
+                "kube-scheduler",
+                "kwok",
+            )
         ]
         ready = components[1].running and self._api_ready()
         return Status(self.home, self.kubeconfig, self.server, components, ready)
@@ -275,6 +282,7 @@ class Sandbox:
             start_new_session=True,  # survives the CLI that started it; `down` ends it
         )
         log.close()
+        self._children[proc.pid] = proc
         return proc.pid
 
     def _save_pids(self, pids: dict[str, int]) -> None:
@@ -283,7 +291,8 @@ class Sandbox:
     def _wait(self, name: str, pid: int, ready: Callable[[], bool]) -> None:
         deadline = time.monotonic() + _STARTUP_TIMEOUT
         while time.monotonic() < deadline:
-            if not _alive(pid, name):
+            # Our own child: poll() is exact (its cmdline may not show the exec'd name yet).
+            if self._children[pid].poll() is not None:
                 raise SandboxError(
                     f"{name} exited during start-up; last lines of "
                     f"{self.logs / (name + '.log')}:\n{tail(self.logs / (name + '.log'))}"
@@ -345,9 +354,7 @@ class Sandbox:
                 for doc in yaml.safe_load_all(path.read_text()):
                     if doc:
                         await apply_crd(kube, doc)
-            await _wait_for(
-                "3 Ready nodes", lambda: _nodes_ready(kube), timeout=_STARTUP_TIMEOUT
-            )
+            await _wait_for("3 Ready nodes", lambda: _nodes_ready(kube), timeout=_STARTUP_TIMEOUT)
             # Pods in `default` need its ServiceAccount; the controller-manager makes it.
             await _wait_for(
                 "the default ServiceAccount",
@@ -489,9 +496,5 @@ def _stop(pid: int, grace: float = 10.0) -> None:
 
 
 def _reap(pid: int) -> None:
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass
-
-

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+from rolloutd.kube.client import ApiError, ClusterUnreachable
 from rolloutd.sandbox.binaries import SandboxError
 from rolloutd.sandbox.cluster import Sandbox
 
@@ -49,4 +50,11 @@ def run(args: argparse.Namespace) -> int:
         return 0 if status.up else 1
     except SandboxError as exc:
         print(f"error: {exc}", file=sys.stderr)
+        return 1
+    except (ApiError, ClusterUnreachable) as exc:
+        print(
+            f"error: the sandbox's API server refused a bootstrap step: {exc}; "
+            f"component logs are in {sandbox.logs}",
+            file=sys.stderr,
+        )
         return 1

@@ -1,0 +1,153 @@
+"""Generates rolloutd's CustomResourceDefinitions from the models (one source of truth).
+
+pydantic describes each model as JSON Schema; Kubernetes wants a *structural* OpenAPI v3
+schema: no `$ref`, no `null` branches, int-or-string and free-form objects marked with their
+`x-kubernetes-*` extensions, and no defaults (the controller applies Argo's defaults itself, so
+a stored object says only what its author wrote). `python -m rolloutd.model.crd` rewrites
+`config/crd/`; a unit test fails when the committed files differ from what the models produce.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rolloutd.model.base import Model
+from rolloutd.model.rollout import Rollout
+
+_DROP = {"title", "default", "description", "examples"}
+
+
+def structural_schema(model: type[Model]) -> dict[str, Any]:
+    schema = model.model_json_schema(by_alias=True, mode="validation")
+    defs = schema.pop("$defs", {})
+    converted: dict[str, Any] = _convert(schema, defs)
+    return converted
+
+
+def _convert(node: Any, defs: dict[str, Any]) -> Any:
+    if isinstance(node, list):
+        return [_convert(item, defs) for item in node]
+    if not isinstance(node, dict):
+        return node
+    if "$ref" in node:
+        target = defs[node["$ref"].rsplit("/", 1)[-1]]
+        merged = {**target, **{k: v for k, v in node.items() if k != "$ref"}}
+        return _convert(merged, defs)
+    if node.get("x-kubernetes-int-or-string"):
+        return {"x-kubernetes-int-or-string": True}
+    if node.get("x-kubernetes-preserve-unknown-fields"):
+        return {"type": "object", "x-kubernetes-preserve-unknown-fields": True}
+    if "anyOf" in node:
+        branches = [b for b in node["anyOf"] if b.get("type") != "null"]
+        rest = {k: v for k, v in node.items() if k != "anyOf"}
+        if len(branches) == 1:
+            return _convert({**branches[0], **rest}, defs)
+        return _convert({**rest, "anyOf": branches}, defs)
+    out: dict[str, Any] = {}
+    for key, value in node.items():
+        if key in _DROP:
+            continue
+        if key == "properties":
+            out[key] = {name: _convert(prop, defs) for name, prop in value.items()}
+        elif key == "additionalProperties":
+            if value is True:
+                out["x-kubernetes-preserve-unknown-fields"] = True
+            elif value is not False:
+                out[key] = _convert(value, defs)
+        else:
+            out[key] = _convert(value, defs)
+    if (
+        out.get("type") == "object"
+        and "properties" not in out
+        and "additionalProperties" not in out
+    ):
+        out["x-kubernetes-preserve-unknown-fields"] = True
+    return out
+
+
+def rollout_crd() -> dict[str, Any]:
+    schema = structural_schema(Rollout)
+    props = schema["properties"]
+    props["metadata"] = {"type": "object"}
+    # Keep status fields a newer Argo (or blue-green) writes that these models do not name.
+    props["status"]["x-kubernetes-preserve-unknown-fields"] = True
+    schema.pop("required", None)
+    schema["required"] = ["spec"]
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": "rollouts.argoproj.io",
+            "labels": {"app.kubernetes.io/part-of": "rolloutd"},
+        },
+        "spec": {
+            "group": "argoproj.io",
+            "names": {
+                "kind": "Rollout",
+                "listKind": "RolloutList",
+                "plural": "rollouts",
+                "singular": "rollout",
+                "shortNames": ["ro"],
+            },
+            "scope": "Namespaced",
+            "versions": [
+                {
+                    "name": "v1alpha1",
+                    "served": True,
+                    "storage": True,
+                    "additionalPrinterColumns": [
+                        _column("Desired", "integer", ".spec.replicas"),
+                        _column("Current", "integer", ".status.replicas"),
+                        _column("Up-to-date", "integer", ".status.updatedReplicas"),
+                        _column("Available", "integer", ".status.availableReplicas"),
+                        _column("Age", "date", ".metadata.creationTimestamp"),
+                    ],
+                    "schema": {"openAPIV3Schema": schema},
+                    "subresources": {
+                        "status": {},
+                        "scale": {
+                            "specReplicasPath": ".spec.replicas",
+                            "statusReplicasPath": ".status.HPAReplicas",
+                            "labelSelectorPath": ".status.selector",
+                        },
+                    },
+                }
+            ],
+        },
+    }
+
+
+def _column(name: str, type_: str, path: str) -> dict[str, str]:
+    return {"name": name, "type": type_, "jsonPath": path}
+
+
+def all_crds() -> dict[str, dict[str, Any]]:
+    """File name -> CRD, for everything rolloutd defines."""
+    return {"rollouts.argoproj.io.yaml": rollout_crd()}
+
+
+class _Dumper(yaml.SafeDumper):
+    def ignore_aliases(self, data: Any) -> bool:
+        return True
+
+
+def render(crd: dict[str, Any]) -> str:
+    header = "# Generated by `python -m rolloutd.model.crd` from rolloutd/model; do not edit.\n"
+    return header + yaml.dump(crd, Dumper=_Dumper, sort_keys=False, allow_unicode=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    out = Path(argv[0]) if argv else Path(__file__).resolve().parents[2] / "config" / "crd"
+    out.mkdir(parents=True, exist_ok=True)
+    for name, crd in all_crds().items():
+        (out / name).write_text(render(crd))
+        print(f"wrote {out / name}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,606 @@
+"""Typed view of an `argoproj.io/v1alpha1` Rollout: spec, status, and validation.
+
+The fields follow Argo Rollouts' `types.go` so existing manifests work unchanged. Parsing is
+lenient about fields rolloutd does not act on (they are kept in the CRD and reported by
+`unsupported_features`); `validate_rollout` applies Argo's semantic rules and returns every
+problem as `field.path: message`, the form the `InvalidSpec` condition and `lint` print.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from pydantic import Field, ValidationError
+
+from rolloutd.model.base import IntOrString, JsonObject, Model, validation_messages
+
+ROLLOUT_API_VERSION = "argoproj.io/v1alpha1"
+DEFAULT_REPLICAS = 1
+DEFAULT_REVISION_HISTORY_LIMIT = 10
+DEFAULT_PROGRESS_DEADLINE_SECONDS = 600
+DEFAULT_SCALE_DOWN_DELAY_SECONDS = 30
+DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS = 30
+DEFAULT_MAX_TRAFFIC_WEIGHT = 100
+DEFAULT_ANALYSIS_RUN_HISTORY = 5
+
+
+# -- selectors and metadata ---------------------------------------------------------------
+
+
+class LabelSelectorRequirement(Model):
+    key: str
+    operator: str
+    values: list[str] | None = None
+
+
+class LabelSelector(Model):
+    match_labels: dict[str, str] | None = None
+    match_expressions: list[LabelSelectorRequirement] | None = None
+
+
+class PodMetadata(Model):
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+
+
+class ObjectRef(Model):
+    api_version: str | None = None
+    kind: str | None = None
+    name: str | None = None
+    scale_down: str | None = None
+
+
+# -- steps --------------------------------------------------------------------------------
+
+
+class Pause(Model):
+    duration: IntOrString | None = None
+
+    def seconds(self) -> int | None:
+        """Seconds to wait, None for an indefinite pause, -1 when the text is unparseable."""
+        return parse_duration(self.duration) if self.duration is not None else None
+
+
+class SetCanaryScale(Model):
+    weight: int | None = None
+    replicas: int | None = None
+    match_traffic_weight: bool | None = None
+
+
+class StringMatch(Model):
+    exact: str | None = None
+    regex: str | None = None
+    prefix: str | None = None
+
+
+class HeaderRoutingMatch(Model):
+    header_name: str
+    header_value: StringMatch
+
+
+class SetHeaderRoute(Model):
+    name: str | None = None
+    match: list[HeaderRoutingMatch] | None = None
+
+
+class RouteMatch(Model):
+    method: StringMatch | None = None
+    path: StringMatch | None = None
+    headers: dict[str, StringMatch] | None = None
+
+
+class SetMirrorRoute(Model):
+    name: str
+    match: list[RouteMatch] | None = None
+    percentage: int | None = None
+
+
+class AnalysisTemplateRef(Model):
+    template_name: str | None = None
+    cluster_scope: bool | None = None
+    template_ref: str | None = None
+
+
+class AnalysisArg(Model):
+    name: str
+    value: str | None = None
+    value_from: JsonObject | None = None
+
+
+class RolloutAnalysis(Model):
+    templates: list[AnalysisTemplateRef] | None = None
+    args: list[AnalysisArg] | None = None
+    dry_run: list[JsonObject] | None = None
+    measurement_retention: list[JsonObject] | None = None
+    analysis_run_metadata: PodMetadata | None = None
+
+
+class RolloutAnalysisBackground(RolloutAnalysis):
+    starting_step: int | None = None
+
+
+class PluginStep(Model):
+    name: str
+    config: JsonObject | None = None
+
+
+class CanaryStep(Model):
+    set_weight: int | None = None
+    pause: Pause | None = None
+    set_canary_scale: SetCanaryScale | None = None
+    analysis: RolloutAnalysis | None = None
+    experiment: JsonObject | None = None
+    set_header_route: SetHeaderRoute | None = None
+    set_mirror_route: SetMirrorRoute | None = None
+    plugin: PluginStep | None = None
+
+    def kinds(self) -> list[str]:
+        return [name for name, value in self.to_json().items() if value is not None]
+
+    def describe(self) -> str:
+        """Argo's step display string, used in events (`setWeight: 20`, `pause: 30s`)."""
+        if self.set_weight is not None:
+            return f"setWeight: {self.set_weight}"
+        if self.pause is not None:
+            seconds = self.pause.seconds()
+            return "pause" if seconds is None else f"pause: {seconds}s"
+        if self.set_canary_scale is not None:
+            scale = self.set_canary_scale
+            if scale.weight is not None:
+                return f"setCanaryScale{{weight: {scale.weight}}}"
+            if scale.replicas is not None:
+                return f"setCanaryScale{{replicas: {scale.replicas}}}"
+            return "setCanaryScale{matchTrafficWeight: true}"
+        if self.set_header_route is not None:
+            return f"setHeaderRoute: {self.set_header_route.name}"
+        if self.set_mirror_route is not None:
+            return f"setMirrorRoute: {self.set_mirror_route.name}"
+        if self.plugin is not None:
+            return f"plugin: {self.plugin.name}"
+        return self.kinds()[0] if self.kinds() else "unknown"
+
+
+# -- traffic routing ------------------------------------------------------------------------
+
+
+class TLSRoute(Model):
+    port: int | None = None
+    sni_hosts: list[str] | None = None
+
+
+class TCPRoute(Model):
+    port: int | None = None
+
+
+class IstioVirtualService(Model):
+    name: str
+    routes: list[str] | None = None
+    tls_routes: list[TLSRoute] | None = None
+    tcp_routes: list[TCPRoute] | None = None
+
+
+class IstioDestinationRule(Model):
+    name: str
+    canary_subset_name: str
+    stable_subset_name: str
+    additional_subset_names: list[str] | None = None
+
+
+class IstioTrafficRouting(Model):
+    virtual_service: IstioVirtualService | None = None
+    virtual_services: list[IstioVirtualService] | None = None
+    destination_rule: IstioDestinationRule | None = None
+
+
+class SMITrafficRouting(Model):
+    root_service: str | None = None
+    traffic_split_name: str | None = None
+
+
+class ManagedRoute(Model):
+    name: str
+
+
+class TrafficRouting(Model):
+    istio: IstioTrafficRouting | None = None
+    smi: SMITrafficRouting | None = None
+    plugins: JsonObject | None = None
+    managed_routes: list[ManagedRoute] | None = None
+    max_traffic_weight: int | None = None
+    nginx: JsonObject | None = None
+    alb: JsonObject | None = None
+    ambassador: JsonObject | None = None
+    app_mesh: JsonObject | None = None
+    traefik: JsonObject | None = None
+    apisix: JsonObject | None = None
+
+
+# -- strategies ------------------------------------------------------------------------------
+
+
+class PingPong(Model):
+    ping_service: str
+    pong_service: str
+
+
+class ReplicaProgressThreshold(Model):
+    type: str
+    value: int
+
+
+class CanaryStrategy(Model):
+    canary_service: str | None = None
+    stable_service: str | None = None
+    steps: list[CanaryStep] | None = None
+    traffic_routing: TrafficRouting | None = None
+    max_surge: IntOrString | None = None
+    max_unavailable: IntOrString | None = None
+    analysis: RolloutAnalysisBackground | None = None
+    anti_affinity: JsonObject | None = None
+    canary_metadata: PodMetadata | None = None
+    stable_metadata: PodMetadata | None = None
+    scale_down_delay_seconds: int | None = None
+    scale_down_delay_revision_limit: int | None = None
+    abort_scale_down_delay_seconds: int | None = None
+    dynamic_stable_scale: bool | None = None
+    ping_pong: PingPong | None = None
+    min_pods_per_replica_set: int | None = None
+    replica_progress_threshold: ReplicaProgressThreshold | None = None
+
+
+class RolloutStrategy(Model):
+    canary: CanaryStrategy | None = None
+    blue_green: JsonObject | None = None
+
+
+class RollbackWindow(Model):
+    revisions: int | None = None
+
+
+class AnalysisRunStrategy(Model):
+    successful_run_history_limit: int | None = None
+    unsuccessful_run_history_limit: int | None = None
+
+
+class RolloutSpec(Model):
+    replicas: int | None = None
+    selector: LabelSelector | None = None
+    template: JsonObject | None = None
+    workload_ref: ObjectRef | None = None
+    min_ready_seconds: int | None = None
+    revision_history_limit: int | None = None
+    paused: bool | None = None
+    progress_deadline_seconds: int | None = None
+    progress_deadline_abort: bool | None = None
+    restart_at: str | None = None
+    rollback_window: RollbackWindow | None = None
+    analysis: AnalysisRunStrategy | None = None
+    strategy: RolloutStrategy = Field(default_factory=RolloutStrategy)
+
+
+# -- status ----------------------------------------------------------------------------------
+
+
+class Condition(Model):
+    type: str
+    status: str
+    reason: str | None = None
+    message: str | None = None
+    last_update_time: str | None = None
+    last_transition_time: str | None = None
+
+
+class PauseCondition(Model):
+    reason: str
+    start_time: str
+
+
+class WeightDestination(Model):
+    weight: int
+    service_name: str | None = None
+    pod_template_hash: str | None = None
+
+
+class TrafficWeights(Model):
+    canary: WeightDestination
+    stable: WeightDestination
+    additional: list[WeightDestination] | None = None
+    verified: bool | None = None
+
+
+class RolloutAnalysisRunStatus(Model):
+    name: str
+    status: str
+    message: str | None = None
+
+
+class CanaryStatus(Model):
+    weights: TrafficWeights | None = None
+    current_step_analysis_run_status: RolloutAnalysisRunStatus | None = None
+    current_background_analysis_run_status: RolloutAnalysisRunStatus | None = None
+    current_experiment: str | None = None
+    stable_ping_pong: str | None = None
+
+
+class RolloutStatus(Model):
+    phase: str | None = None
+    message: str | None = None
+    observed_generation: str | None = None
+    current_pod_hash: str | None = None
+    current_step_hash: str | None = None
+    current_step_index: int | None = None
+    stable_rs: str | None = Field(default=None, alias="stableRS")
+    replicas: int | None = None
+    updated_replicas: int | None = None
+    ready_replicas: int | None = None
+    available_replicas: int | None = None
+    hpa_replicas: int | None = Field(default=None, alias="HPAReplicas")
+    selector: str | None = None
+    collision_count: int | None = None
+    conditions: list[Condition] | None = None
+    pause_conditions: list[PauseCondition] | None = None
+    controller_pause: bool | None = None
+    abort: bool | None = None
+    aborted_at: str | None = None
+    promote_full: bool | None = None
+    restarted_at: str | None = None
+    canary: CanaryStatus | None = None
+    blue_green: JsonObject | None = None
+
+
+class Rollout(Model):
+    """A whole Rollout object; `metadata` stays a dict (it is read, never re-serialised)."""
+
+    api_version: str | None = None
+    kind: str | None = None
+    metadata: JsonObject = Field(default_factory=dict)
+    spec: RolloutSpec
+    status: RolloutStatus = Field(default_factory=RolloutStatus)
+
+
+# -- durations -------------------------------------------------------------------------------
+
+_GO_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h))+$")
+_GO_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+
+
+def parse_duration(value: int | str) -> int:
+    """Argo's pause duration: an int (or int string) is seconds, else a Go duration
+    (`30s`, `1m`, `1h30m`), truncated to whole seconds; -1 when it cannot be parsed."""
+    if isinstance(value, int):
+        return value
+    text = value.strip()
+    if re.fullmatch(r"-?\d+", text):
+        return int(text)
+    if not _GO_DURATION.match(text):
+        return -1
+    return int(sum(float(n) * _UNIT_SECONDS[u] for n, u in _GO_PART.findall(text)))
+
+
+# -- parsing and validation ------------------------------------------------------------------
+
+
+class InvalidRollout(Exception):
+    """The object is not a Rollout rolloutd can act on; `errors` are field-path messages."""
+
+    def __init__(self, errors: list[str]) -> None:
+        super().__init__("; ".join(errors))
+        self.errors = errors
+
+
+def parse_rollout(obj: dict[str, Any]) -> Rollout:
+    """Parse a Rollout dict; raises InvalidRollout with field paths on type errors."""
+    try:
+        return Rollout.model_validate(obj)
+    except ValidationError as exc:
+        raise InvalidRollout(validation_messages(exc)) from None
+
+
+def validate_rollout(obj: dict[str, Any]) -> list[str]:
+    """Every problem with a Rollout manifest as `field.path: message` (empty when valid)."""
+    try:
+        rollout = parse_rollout(obj)
+    except InvalidRollout as exc:
+        return exc.errors
+    return validate_spec(rollout.spec)
+
+
+def validate_spec(spec: RolloutSpec) -> list[str]:
+    errors: list[str] = []
+    if spec.replicas is not None and spec.replicas < 0:
+        errors.append("spec.replicas: must be greater than or equal to 0")
+    errors += _validate_selector(spec)
+    strategy = spec.strategy
+    if strategy.canary is not None and strategy.blue_green is not None:
+        errors.append("spec.strategy: Multiple Strategies can not be listed")
+    elif strategy.canary is None and strategy.blue_green is None:
+        errors.append("spec.strategy: one of canary or blueGreen must be set")
+    if strategy.canary is not None:
+        errors += _validate_canary(strategy.canary)
+    for name, value in (
+        ("revisionHistoryLimit", spec.revision_history_limit),
+        ("progressDeadlineSeconds", spec.progress_deadline_seconds),
+        ("minReadySeconds", spec.min_ready_seconds),
+    ):
+        if value is not None and value < 0:
+            errors.append(f"spec.{name}: must be greater than or equal to 0")
+    if (
+        spec.progress_deadline_seconds is not None
+        and spec.min_ready_seconds is not None
+        and spec.progress_deadline_seconds <= spec.min_ready_seconds
+    ):
+        errors.append("spec.progressDeadlineSeconds: must be greater than minReadySeconds")
+    return errors
+
+
+def _validate_selector(spec: RolloutSpec) -> list[str]:
+    if spec.workload_ref is not None:
+        return []
+    selector = spec.selector
+    if selector is None or (not selector.match_labels and not selector.match_expressions):
+        return [
+            "spec.selector: This rollout is selecting all pods. A non-empty selector is required."
+        ]
+    labels = ((spec.template or {}).get("metadata") or {}).get("labels") or {}
+    mismatched = [k for k, v in (selector.match_labels or {}).items() if labels.get(k) != v]
+    if mismatched:
+        return ["spec.selector: `selector` does not match template `labels`"]
+    if not (spec.template or {}).get("spec", {}).get("containers"):
+        return ["spec.template.spec.containers: at least one container is required"]
+    return []
+
+
+def _validate_canary(canary: CanaryStrategy) -> list[str]:
+    errors: list[str] = []
+    root = "spec.strategy.canary"
+    routing = canary.traffic_routing
+    max_weight = (routing.max_traffic_weight if routing else None) or DEFAULT_MAX_TRAFFIC_WEIGHT
+    if routing is not None:
+        uses_subsets = routing.istio is not None and routing.istio.destination_rule is not None
+        if not uses_subsets and (not canary.canary_service or not canary.stable_service):
+            errors.append(
+                f"{root}.trafficRouting: Canary service and Stable service must to be set to "
+                "use Traffic Routing"
+            )
+        istio = routing.istio
+        if istio is not None and (istio.virtual_service is None) == (
+            istio.virtual_services is None
+        ):
+            errors.append(
+                f"{root}.trafficRouting.istio: either VirtualService or VirtualServices must be "
+                "configured"
+            )
+    if (
+        canary.canary_service
+        and canary.stable_service
+        and canary.canary_service == canary.stable_service
+    ):
+        errors.append(f"{root}.stableService: Stable and canary services cannot be the same")
+    if routing is None:
+        for name, value in (
+            ("scaleDownDelaySeconds", canary.scale_down_delay_seconds),
+            ("abortScaleDownDelaySeconds", canary.abort_scale_down_delay_seconds),
+        ):
+            if value is not None:
+                errors.append(f"{root}.{name}: can only be used with traffic routing")
+        if canary.dynamic_stable_scale:
+            errors.append(f"{root}.dynamicStableScale: can only be used with traffic routing")
+    if canary.dynamic_stable_scale and canary.scale_down_delay_seconds is not None:
+        errors.append(
+            f"{root}.dynamicStableScale: cannot be used together with scaleDownDelaySeconds"
+        )
+    for name, value in (
+        ("scaleDownDelaySeconds", canary.scale_down_delay_seconds),
+        ("abortScaleDownDelaySeconds", canary.abort_scale_down_delay_seconds),
+    ):
+        if value is not None and value < 0:
+            errors.append(f"{root}.{name}: must be greater than or equal to 0")
+    if _is_zero(canary.max_surge) and _is_zero(canary.max_unavailable):
+        errors.append(f"{root}.maxUnavailable: MaxSurge and MaxUnavailable cannot both be zero")
+    managed = {r.name for r in (routing.managed_routes or [])} if routing else set()
+    for i, step in enumerate(canary.steps or []):
+        errors += _validate_step(step, f"{root}.steps[{i}]", routing, max_weight, managed)
+    return errors
+
+
+def _validate_step(
+    step: CanaryStep,
+    path: str,
+    routing: TrafficRouting | None,
+    max_weight: int,
+    managed: set[str],
+) -> list[str]:
+    kinds = step.kinds()
+    if len(kinds) != 1:
+        what = "no step type" if not kinds else f"several step types ({', '.join(kinds)})"
+        return [f"{path}: Step must have exactly one of the step types set, found {what}"]
+    errors: list[str] = []
+    if step.set_weight is not None and not 0 <= step.set_weight <= max_weight:
+        errors.append(f"{path}.setWeight: must be between 0 and {max_weight}")
+    if step.pause is not None and step.pause.duration is not None:
+        seconds = step.pause.seconds()
+        if seconds is None or seconds < 0:
+            errors.append(
+                f"{path}.pause.duration: Duration needs to be greater than 0 "
+                f"(got {step.pause.duration!r}; use seconds or a value like 30s, 1m, 1h)"
+            )
+    scale = step.set_canary_scale
+    if scale is not None:
+        if routing is None:
+            errors.append(
+                f"{path}.setCanaryScale: SetCanaryScale requires TrafficRouting to be set"
+            )
+        chosen = [
+            v for v in (scale.weight, scale.replicas, scale.match_traffic_weight) if v is not None
+        ]
+        if len(chosen) != 1:
+            errors.append(
+                f"{path}.setCanaryScale: exactly one of weight, replicas or "
+                "matchTrafficWeight must be set"
+            )
+        if scale.weight is not None and not 0 <= scale.weight <= 100:
+            errors.append(f"{path}.setCanaryScale.weight: must be between 0 and 100")
+        if scale.replicas is not None and scale.replicas < 0:
+            errors.append(f"{path}.setCanaryScale.replicas: must be greater than or equal to 0")
+    for kind, route in (
+        ("setHeaderRoute", step.set_header_route),
+        ("setMirrorRoute", step.set_mirror_route),
+    ):
+        if route is None:
+            continue
+        if routing is None or (routing.istio is None and not routing.plugins):
+            errors.append(f"{path}.{kind}: {kind} requires Istio or a plugin traffic router")
+        elif route.name not in managed:
+            errors.append(
+                f"{path}.{kind}.name: route {route.name!r} must be listed in "
+                "spec.strategy.canary.trafficRouting.managedRoutes"
+            )
+    mirror = step.set_mirror_route
+    if mirror is not None and mirror.percentage is not None and not 0 <= mirror.percentage <= 100:
+        errors.append(f"{path}.setMirrorRoute.percentage: must be between 0 and 100")
+    return errors
+
+
+def _is_zero(value: int | str | None) -> bool:
+    if value is None:
+        return False
+    return str(value).strip().rstrip("%") == "0"
+
+
+def unsupported_features(spec: RolloutSpec) -> list[str]:
+    """Fields rolloutd accepts but does not act on yet (reported as a Warning event)."""
+    found = []
+    if spec.strategy.blue_green is not None:
+        found.append("spec.strategy.blueGreen")
+    if spec.workload_ref is not None:
+        found.append("spec.workloadRef")
+    if spec.rollback_window is not None:
+        found.append("spec.rollbackWindow")
+    canary = spec.strategy.canary
+    if canary is not None:
+        for name, value in (
+            ("dynamicStableScale", canary.dynamic_stable_scale),
+            ("pingPong", canary.ping_pong),
+            ("antiAffinity", canary.anti_affinity),
+            ("replicaProgressThreshold", canary.replica_progress_threshold),
+            ("analysis", canary.analysis),
+        ):
+            if value:
+                found.append(f"spec.strategy.canary.{name}")
+        routing = canary.traffic_routing
+        if routing is not None:
+            for name in ("nginx", "alb", "ambassador", "app_mesh", "traefik", "apisix"):
+                if getattr(routing, name) is not None:
+                    found.append(f"spec.strategy.canary.trafficRouting.{_camel(name)}")
+        for i, step in enumerate(canary.steps or []):
+            for kind in ("experiment", "plugin", "analysis"):
+                if getattr(step, kind) is not None:
+                    found.append(f"spec.strategy.canary.steps[{i}].{kind}")
+    return found
+
+
+def _camel(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(p.title() for p in rest)

@@ -1,0 +1,1103 @@
+"""The canary planner: one pure function from a Snapshot and `now` to a Plan.
+
+It follows Argo Rollouts' canary reconcile (see docs in `argo-rollouts-behaviour.md` §3) with
+rolloutd's stronger guarantees:
+
+- Traffic only moves to the canary when the canary has the available pods that weight needs;
+  if pods go away, the weight falls back to the largest earlier step the pods can carry.
+- A ReplicaSet that carried traffic (an interrupted canary, an old stable) is kept for its
+  scale-down delay before it is scaled to zero, so routes can converge first.
+- Every decision is recomputed from the cluster: nothing is remembered between plans except
+  what is written in the Rollout's status and in ReplicaSet annotations.
+
+Reading order: `plan()` at the bottom drives the helpers above it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+from typing import Any
+
+from rolloutd.model.rollout import (
+    DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS,
+    DEFAULT_MAX_TRAFFIC_WEIGHT,
+    DEFAULT_PROGRESS_DEADLINE_SECONDS,
+    DEFAULT_REPLICAS,
+    DEFAULT_REVISION_HISTORY_LIMIT,
+    DEFAULT_SCALE_DOWN_DELAY_SECONDS,
+    CanaryStep,
+    CanaryStrategy,
+    unsupported_features,
+    validate_spec,
+)
+from rolloutd.plan import status as st
+from rolloutd.plan.hashing import pod_template_hash, steps_hash
+from rolloutd.plan.replicas import basic_canary_split, canary_replicas, weight_supported
+from rolloutd.plan.types import (
+    DESIRED_REPLICAS_ANNOTATION,
+    MANAGED_BY_ANNOTATION,
+    POD_HASH_LABEL,
+    REVISION_ANNOTATION,
+    REVISION_HISTORY_ANNOTATION,
+    SCALE_DOWN_DEADLINE_ANNOTATION,
+    Action,
+    AnnotateReplicaSet,
+    AnnotateRollout,
+    CreateReplicaSet,
+    DeleteReplicaSet,
+    Event,
+    JsonDict,
+    Plan,
+    RemoveManagedRoutes,
+    ReplicaSetView,
+    ScaleReplicaSet,
+    SetHeaderRoute,
+    SetMirrorRoute,
+    SetWeight,
+    Snapshot,
+    SwitchService,
+    UpdateHash,
+)
+
+INVALID_SPEC_REQUEUE = dt.timedelta(seconds=20)
+
+
+@dataclass
+class _Targets:
+    """Replica targets for this plan."""
+
+    new: int
+    stable: int
+
+
+@dataclass
+class _Planner:
+    snap: Snapshot
+    now: dt.datetime
+    actions: list[Action] = field(default_factory=list)
+    events: list[Event] = field(default_factory=list)
+    wakeups: list[dt.datetime] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        r = self.snap.rollout
+        self.spec = r.spec
+        self.old_status: JsonDict = r.status.to_json()
+        self.status: JsonDict = r.status.to_json()
+        self.canary: CanaryStrategy = self.spec.strategy.canary or CanaryStrategy()
+        self.steps: list[CanaryStep] = list(self.canary.steps or [])
+        self.replicas = DEFAULT_REPLICAS if self.spec.replicas is None else self.spec.replicas
+        routing = self.canary.traffic_routing
+        self.routed = routing is not None
+        self.max_weight = (
+            routing.max_traffic_weight if routing and routing.max_traffic_weight else None
+        ) or DEFAULT_MAX_TRAFFIC_WEIGHT
+        self.managed_routes = [m.name for m in (routing.managed_routes or [])] if routing else []
+        self.generation = str(r.metadata.get("generation", ""))
+        self.name = self.snap.name
+
+    # -- small helpers ------------------------------------------------------------------------
+
+    def emit(self, reason: str, message: str, kind: str = "Normal") -> None:
+        self.events.append(Event(reason=reason, message=message, type=kind))
+
+    def wake_at(self, when: dt.datetime) -> None:
+        self.wakeups.append(when)
+
+    def conditions(self) -> list[JsonDict]:
+        conds: list[JsonDict] = self.status.setdefault("conditions", [])
+        return conds
+
+    # -- validation ---------------------------------------------------------------------------
+
+    def spec_errors(self) -> list[str]:
+        errors = validate_spec(self.spec)
+        errors += list(self.snap.unknown_routers)
+        for router in self.snap.routers:
+            errors += list(router.errors)
+        labels = ((self.spec.template or {}).get("metadata") or {}).get("labels") or {}
+        for field_name, svc_name in (
+            ("canaryService", self.canary.canary_service),
+            ("stableService", self.canary.stable_service),
+        ):
+            if not svc_name:
+                continue
+            path = f"spec.strategy.canary.{field_name}"
+            svc = self.snap.services.get(svc_name)
+            if svc is None:
+                errors.append(f'{path}: services "{svc_name}" not found')
+                continue
+            owner = svc.annotations.get(MANAGED_BY_ANNOTATION)
+            if owner and owner != self.name:
+                errors.append(f'{path}: Service "{svc_name}" is managed by another Rollout')
+            for key, value in svc.selector.items():
+                if key != POD_HASH_LABEL and labels.get(key) != value:
+                    errors.append(
+                        f'{path}: Service "{svc_name}" has unmatch label "{key}" in rollout'
+                    )
+        return errors
+
+    def invalid(self, errors: list[str]) -> Plan:
+        message = f'The Rollout "{self.name}" is invalid: ' + "; ".join(errors)
+        conds = self.conditions()
+        old = st.find(conds, st.INVALID_SPEC)
+        if old is None or old.get("message") != message:
+            self.emit(st.INVALID_SPEC, message, "Warning")
+        st.set_condition(conds, st.INVALID_SPEC, "True", st.INVALID_SPEC, message, self.now)
+        self.status["phase"] = "Degraded"
+        self.status["message"] = f"{st.INVALID_SPEC}: {message}"
+        self.status["observedGeneration"] = self.generation
+        return Plan(
+            actions=[], status=self.status, events=self.events, requeue_after=INVALID_SPEC_REQUEUE
+        )
+
+    # -- the planner --------------------------------------------------------------------------
+
+    def run(self) -> Plan:
+        errors = self.spec_errors()
+        if errors:
+            return self.invalid(errors)
+        st.remove_condition(self.conditions(), st.INVALID_SPEC)
+        if self.status.get("observedGeneration") != self.generation:
+            for feature in unsupported_features(self.spec):
+                self.emit(
+                    "UnsupportedFeature",
+                    f"{feature} is accepted but not acted on by rolloutd yet",
+                    "Warning",
+                )
+
+        template = self.spec.template or {}
+        pod_hash = pod_template_hash(template, self.status.get("collisionCount"))
+        by_hash = {rs.pod_hash: rs for rs in self.snap.replica_sets}
+        new_rs = by_hash.get(pod_hash)
+        stable_hash = self.status.get("stableRS") or ""
+        initial = not stable_hash
+        if initial and new_rs is None and self.snap.replica_sets:
+            # An existing rollout without status (e.g. status lost): adopt the newest RS.
+            stable_hash = ""
+        self.reset_for_new_template(pod_hash, stable_hash, new_rs)
+        stable_hash = self.status.get("stableRS") or ""
+        stable_rs = by_hash.get(stable_hash)
+        max_revision = max((rs.revision for rs in self.snap.replica_sets), default=0)
+
+        # Abort, retry, full promotion: user intents recorded in status.
+        fully_promoted = bool(stable_hash) and stable_hash == pod_hash
+        aborted = bool(self.status.get("abort"))
+        if aborted and fully_promoted:
+            self.status.pop("abort", None)
+            self.status.pop("abortedAt", None)
+            aborted = False
+        retried = not aborted and bool(self.status.get("abortedAt"))
+        if retried:
+            self.status.pop("abortedAt", None)
+            self.status["currentStepIndex"] = 0 if self.steps else None
+            self.emit(st.ROLLOUT_RETRY, "Retrying Rollout after abort")
+        if aborted:
+            self.enter_abort()
+        promote_full = bool(self.status.get("promoteFull"))
+        if promote_full and fully_promoted:
+            self.status.pop("promoteFull", None)
+            promote_full = False
+        if promote_full:
+            self.status["currentStepIndex"] = len(self.steps) if self.steps else None
+            self.status.pop("pauseConditions", None)
+            self.status["controllerPause"] = False
+
+        if initial:
+            # First deploy: no canary to speak of, so the new ReplicaSet is stable at once.
+            self.status["stableRS"] = pod_hash
+            stable_hash = pod_hash
+            fully_promoted = True
+            self.status["currentStepIndex"] = len(self.steps) if self.steps else None
+
+        # Create the new ReplicaSet when there is none yet.
+        revision = max_revision + 1 if new_rs is None else new_rs.revision
+        targets = self.replica_targets(pod_hash, stable_hash, fully_promoted, aborted, promote_full)
+        if new_rs is None:
+            self.create_replica_set(pod_hash, revision, targets.new)
+            new_rs = _virtual_rs(pod_hash, revision)
+        elif new_rs.revision < max_revision and not fully_promoted:
+            # Going back to an older template: it becomes the newest revision, like Argo.
+            history = new_rs.annotations.get(REVISION_HISTORY_ANNOTATION)
+            previous = f"{history},{new_rs.revision}" if history else str(new_rs.revision)
+            revision = max_revision + 1
+            self.actions.append(
+                AnnotateReplicaSet(
+                    new_rs.name,
+                    {REVISION_ANNOTATION: str(revision), REVISION_HISTORY_ANNOTATION: previous},
+                )
+            )
+        if self.snap.rollout.metadata.get("annotations", {}).get(REVISION_ANNOTATION) != str(
+            revision
+        ):
+            self.actions.append(AnnotateRollout({REVISION_ANNOTATION: str(revision)}))
+
+        paused = bool(self.spec.paused)
+        if not paused:
+            self.scale(new_rs, stable_rs, targets, aborted)
+        self.scale_down_old(new_rs, stable_rs, aborted, fully_promoted)
+        self.switch_services(new_rs, stable_rs, aborted, fully_promoted)
+        desired_weight = self.traffic(new_rs, stable_rs, aborted, fully_promoted, promote_full)
+
+        if not paused and not aborted:
+            fully_promoted = self.progress(
+                new_rs, stable_rs, targets, desired_weight, fully_promoted, promote_full, initial
+            )
+        self.cleanup_history(new_rs, stable_rs)
+        self.compute_status(new_rs, pod_hash, fully_promoted, paused, aborted, retried)
+        return Plan(
+            actions=self.actions,
+            status=self.status,
+            events=self.events,
+            requeue_after=self.requeue_after(),
+            desired_weight=desired_weight,
+        )
+
+    # -- a new template, or changed steps --------------------------------------------------------
+
+    def reset_for_new_template(
+        self, pod_hash: str, stable_hash: str, new_rs: ReplicaSetView | None
+    ) -> None:
+        steps_json = [s.to_json() for s in self.steps]
+        step_hash = steps_hash(steps_json)
+        template_changed = self.status.get("currentPodHash") not in (None, pod_hash)
+        steps_changed = self.status.get("currentStepHash") not in (None, step_hash)
+        first_seen = self.status.get("currentPodHash") is None
+        self.status["currentPodHash"] = pod_hash
+        self.status["currentStepHash"] = step_hash
+        if first_seen and stable_hash:
+            return
+        if not (template_changed or steps_changed) and not first_seen:
+            return
+        rollback_to_stable = bool(stable_hash) and stable_hash == pod_hash
+        for key in ("pauseConditions", "abort", "abortedAt", "promoteFull"):
+            self.status.pop(key, None)
+        self.status["controllerPause"] = False
+        if rollback_to_stable or not self.steps:
+            self.status["currentStepIndex"] = len(self.steps) if self.steps else None
+        else:
+            self.status["currentStepIndex"] = 0
+        if template_changed and rollback_to_stable:
+            self.emit("SkipSteps", "Rollback to stable ReplicaSets")
+        elif template_changed and new_rs is not None:
+            self.emit(
+                st.FOUND_NEW_RS,
+                f'Found new replica set "{new_rs.name}"',
+            )
+
+    # -- replica arithmetic -------------------------------------------------------------------
+
+    def current_weight_for_sizes(
+        self, fully_promoted: bool, aborted: bool, promote_full: bool
+    ) -> int:
+        """Argo's GetCanaryReplicasOrWeight, as a weight (replicas handled by the caller)."""
+        if fully_promoted or promote_full:
+            return self.max_weight
+        if aborted:
+            return 0
+        index = self.status.get("currentStepIndex")
+        if index is None or index >= len(self.steps):
+            return self.max_weight
+        weight = 0
+        for step in self.steps[: index + 1]:
+            if step.set_weight is not None:
+                weight = step.set_weight
+        return weight
+
+    def canary_scale(self) -> tuple[int | None, int | None]:
+        """The (replicas, weight) of a setCanaryScale in effect at the current step, if any."""
+        index = self.status.get("currentStepIndex")
+        if index is None or index >= len(self.steps):
+            return None, None
+        for step in reversed(self.steps[: index + 1]):
+            scale = step.set_canary_scale
+            if scale is None:
+                continue
+            if scale.match_traffic_weight:
+                return None, None
+            return scale.replicas, scale.weight
+        return None, None
+
+    def replica_targets(
+        self,
+        pod_hash: str,
+        stable_hash: str,
+        fully_promoted: bool,
+        aborted: bool,
+        promote_full: bool,
+    ) -> _Targets:
+        weight = self.current_weight_for_sizes(fully_promoted, aborted, promote_full)
+        if fully_promoted or stable_hash == pod_hash:
+            return _Targets(new=self.replicas, stable=self.replicas)
+        if self.routed:
+            scale_replicas, scale_weight = (None, None)
+            if not promote_full and not aborted:
+                scale_replicas, scale_weight = self.canary_scale()
+            if scale_replicas is not None:
+                new = (
+                    min(scale_replicas, self.replicas)
+                    if scale_replicas > self.replicas
+                    else scale_replicas
+                )
+            elif scale_weight is not None:
+                new = canary_replicas(self.replicas, scale_weight, 100)
+            else:
+                new = canary_replicas(self.replicas, weight, self.max_weight)
+            return _Targets(new=new, stable=self.replicas)
+        canary, stable = basic_canary_split(self.replicas, round(100 * weight / self.max_weight))
+        return _Targets(new=canary, stable=stable)
+
+    def create_replica_set(self, pod_hash: str, revision: int, replicas: int) -> None:
+        r = self.snap.rollout
+        template = _with_hash_label(self.spec.template or {}, pod_hash)
+        selector = self.spec.selector.to_json() if self.spec.selector else {}
+        match_labels = dict(selector.get("matchLabels") or {})
+        match_labels[POD_HASH_LABEL] = pod_hash
+        selector["matchLabels"] = match_labels
+        annotations = {
+            k: v
+            for k, v in (r.metadata.get("annotations") or {}).items()
+            if k
+            not in (
+                "kubectl.kubernetes.io/last-applied-configuration",
+                REVISION_ANNOTATION,
+                REVISION_HISTORY_ANNOTATION,
+                DESIRED_REPLICAS_ANNOTATION,
+            )
+            and not k.startswith("notified.notifications.argoproj.io")
+        }
+        annotations[REVISION_ANNOTATION] = str(revision)
+        annotations[DESIRED_REPLICAS_ANNOTATION] = str(self.replicas)
+        name = f"{self.name}-{pod_hash}"
+        body = {
+            "apiVersion": "apps/v1",
+            "kind": "ReplicaSet",
+            "metadata": {
+                "name": name,
+                "namespace": self.snap.namespace,
+                "labels": dict(template.get("metadata", {}).get("labels") or {}),
+                "annotations": annotations,
+                "ownerReferences": [
+                    {
+                        "apiVersion": "argoproj.io/v1alpha1",
+                        "kind": "Rollout",
+                        "name": self.name,
+                        "uid": r.metadata.get("uid", ""),
+                        "controller": True,
+                        "blockOwnerDeletion": True,
+                    }
+                ],
+            },
+            "spec": {
+                "replicas": replicas,
+                "minReadySeconds": self.spec.min_ready_seconds or 0,
+                "selector": selector,
+                "template": template,
+            },
+        }
+        self.actions.append(CreateReplicaSet(body))
+        self.emit("NewReplicaSetCreated", f"Created ReplicaSet {name} (revision {revision})")
+        if revision > 1:
+            self.emit(
+                "RolloutNotCompleted",
+                f"Rollout not completed, started update to revision {revision} ({pod_hash})",
+            )
+        if replicas:
+            self.emit(
+                "ScalingReplicaSet",
+                f"Scaled up ReplicaSet {name} (revision {revision}) from 0 to {replicas}",
+            )
+        st.set_condition(
+            self.conditions(),
+            st.PROGRESSING,
+            "True",
+            st.NEW_RS_CREATED,
+            f'Created new replica set "{name}"',
+            self.now,
+            touch=True,
+        )
+
+    def scale_to(
+        self, rs: ReplicaSetView, replicas: int, extra: dict[str, str | None] | None = None
+    ) -> None:
+        if rs.spec_replicas == replicas and not extra:
+            return
+        annotations: dict[str, str | None] = {DESIRED_REPLICAS_ANNOTATION: str(self.replicas)}
+        annotations.update(extra or {})
+        self.actions.append(ScaleReplicaSet(rs.name, replicas, annotations))
+        if rs.spec_replicas != replicas:
+            direction = "up" if replicas > rs.spec_replicas else "down"
+            self.emit(
+                "ScalingReplicaSet",
+                f"Scaled {direction} ReplicaSet {rs.name} (revision {rs.revision}) "
+                f"from {rs.spec_replicas} to {replicas}",
+            )
+
+    def scale(
+        self,
+        new_rs: ReplicaSetView,
+        stable_rs: ReplicaSetView | None,
+        targets: _Targets,
+        aborted: bool,
+    ) -> None:
+        # Stable first: with traffic routing it must stay at full size so an abort is instant.
+        if stable_rs is not None and stable_rs is not new_rs:
+            if self.routed or stable_rs.spec_replicas < targets.stable:
+                self.scale_to(stable_rs, targets.stable)
+            elif new_rs.available >= targets.new:
+                # Basic canary: give up stable pods only once the canary's are available.
+                self.scale_to(stable_rs, targets.stable)
+        if aborted or not new_rs.name:
+            # An aborted canary is scaled down after its delay (scale_down_old); a ReplicaSet
+            # created by this plan already has its size.
+            return
+        self.scale_to(new_rs, targets.new)
+
+    def scale_down_old(
+        self,
+        new_rs: ReplicaSetView,
+        stable_rs: ReplicaSetView | None,
+        aborted: bool,
+        fully_promoted: bool,
+    ) -> None:
+        """Old ReplicaSets keep their pods for their delay, then go to zero."""
+        referenced = self.referenced_hashes()
+        delay = self.canary.scale_down_delay_seconds
+        if delay is None:
+            delay = DEFAULT_SCALE_DOWN_DELAY_SECONDS if self.routed else 0
+        stable_ready = stable_rs is not None and stable_rs.available >= self.replicas
+        for rs in self.snap.replica_sets:
+            if rs is stable_rs:
+                continue
+            rs_delay = delay
+            if rs is new_rs:
+                if not aborted:
+                    continue
+                abort_delay = self.canary.abort_scale_down_delay_seconds
+                if abort_delay is None:
+                    abort_delay = DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS if self.routed else 0
+                if abort_delay == 0 and self.routed:
+                    continue  # 0 means: keep the aborted canary up
+                if not stable_ready:
+                    continue  # keep the canary until stable can take everything
+                rs_delay = abort_delay
+            if rs.spec_replicas == 0:
+                if SCALE_DOWN_DEADLINE_ANNOTATION in rs.annotations:
+                    self.actions.append(
+                        AnnotateReplicaSet(rs.name, {SCALE_DOWN_DEADLINE_ANNOTATION: None})
+                    )
+                continue
+            deadline = st.parse_time(rs.annotations.get(SCALE_DOWN_DEADLINE_ANNOTATION))
+            if deadline is None and rs_delay > 0:
+                deadline = self.now + dt.timedelta(seconds=rs_delay)
+                self.actions.append(
+                    AnnotateReplicaSet(
+                        rs.name, {SCALE_DOWN_DEADLINE_ANNOTATION: st.timestamp(deadline)}
+                    )
+                )
+                self.wake_at(deadline)
+                continue
+            if deadline is not None and deadline > self.now:
+                self.wake_at(deadline)
+                continue
+            if rs.pod_hash in referenced and rs is not new_rs:
+                # A Service or the routers still point at it: wait for the switch to land.
+                self.wake_at(self.now + dt.timedelta(seconds=1))
+                continue
+            self.scale_to(rs, 0, {SCALE_DOWN_DEADLINE_ANNOTATION: None})
+
+    def referenced_hashes(self) -> set[str]:
+        hashes = set()
+        for svc in self.snap.services.values():
+            if svc is not None and svc.selector.get(POD_HASH_LABEL):
+                hashes.add(svc.selector[POD_HASH_LABEL])
+        weights = (self.old_status.get("canary") or {}).get("weights") or {}
+        canary_w = weights.get("canary") or {}
+        if canary_w.get("weight"):
+            hashes.add(canary_w.get("podTemplateHash") or "")
+        return hashes
+
+    # -- services and traffic -----------------------------------------------------------------
+
+    def switch(self, svc_name: str | None, rs: ReplicaSetView | None, *, adopt_full: bool) -> None:
+        if not svc_name or rs is None:
+            return
+        svc = self.snap.services.get(svc_name)
+        if svc is None or svc.selector.get(POD_HASH_LABEL) == rs.pod_hash:
+            return
+        first_time = MANAGED_BY_ANNOTATION not in svc.annotations
+        needed = self.replicas if (first_time and adopt_full) else 1
+        if rs.available < max(1, min(needed, rs.spec_replicas or needed)):
+            return  # never point a Service at pods that cannot serve
+        self.actions.append(SwitchService(svc_name, rs.pod_hash))
+        old = svc.selector.get(POD_HASH_LABEL, "")
+        self.emit(
+            "SwitchService",
+            f"Switched selector for service '{svc_name}' from '{old}' to '{rs.pod_hash}'",
+        )
+
+    def switch_services(
+        self,
+        new_rs: ReplicaSetView,
+        stable_rs: ReplicaSetView | None,
+        aborted: bool,
+        fully_promoted: bool,
+    ) -> None:
+        self.switch(self.canary.stable_service, stable_rs, adopt_full=True)
+        if aborted or fully_promoted:
+            self.switch(self.canary.canary_service, stable_rs, adopt_full=True)
+        elif weight_supported(
+            new_rs.available, self.replicas, self.routed_weight(), self.max_weight
+        ):
+            # The canary Service may carry traffic already (an interrupted canary): move it
+            # only to pods that can take the weight it carries now.
+            self.switch(self.canary.canary_service, new_rs, adopt_full=False)
+
+    def routed_weight(self) -> int:
+        """The largest canary weight the routers may carry now (status or observed)."""
+        weights = (self.old_status.get("canary") or {}).get("weights") or {}
+        recorded = int((weights.get("canary") or {}).get("weight") or 0)
+        observed = [r.canary_weight for r in self.snap.routers if r.canary_weight is not None]
+        return max([recorded, *observed])
+
+    def traffic(
+        self,
+        new_rs: ReplicaSetView,
+        stable_rs: ReplicaSetView | None,
+        aborted: bool,
+        fully_promoted: bool,
+        promote_full: bool,
+    ) -> int | None:
+        """Plan the router writes; returns the canary weight the routers will carry."""
+        if not self.routed:
+            self.status.setdefault("canary", {}).pop("weights", None)
+            return None
+        canary_status: JsonDict = self.status.setdefault("canary", {})
+        old_weights = canary_status.get("weights") or {}
+        old_weight = int((old_weights.get("canary") or {}).get("weight") or 0)
+        remove_routes = False
+        if fully_promoted or aborted or new_rs.available == 0:
+            desired = 0
+            remove_routes = True
+        elif promote_full:
+            desired = self.supported_weight(new_rs, old_weight)
+            remove_routes = True
+        else:
+            desired = self.step_weight(new_rs)
+            stable_available = stable_rs.available if stable_rs else 0
+            needed = (self.max_weight - desired) * self.replicas // self.max_weight
+            if desired > old_weight and stable_available < needed:
+                desired = old_weight  # Argo's gate: stable must carry the rest first
+        if remove_routes and self.managed_routes:
+            self.actions.append(RemoveManagedRoutes())
+        elif not remove_routes:
+            self.plan_managed_routes(new_rs)
+        stable_hash = stable_rs.pod_hash if stable_rs else None
+        serving = not (aborted or fully_promoted) and new_rs.available > 0
+        update_hash = UpdateHash(new_rs.pod_hash if serving else stable_hash, stable_hash)
+        if desired < old_weight:
+            # Take traffic away before moving subsets, so nothing is sent to an empty subset.
+            self.actions += [SetWeight(desired), update_hash]
+        else:
+            self.actions += [update_hash, SetWeight(desired)]
+        if desired != old_weight or not old_weights:
+            self.emit(
+                "TrafficWeightUpdated",
+                f"Traffic weight updated from {old_weight} to {desired}"
+                if old_weights
+                else f"Traffic weight updated to {desired}",
+            )
+        canary_status["weights"] = {
+            "canary": {
+                "weight": desired,
+                "serviceName": self.canary.canary_service or "",
+                "podTemplateHash": new_rs.pod_hash,
+            },
+            "stable": {
+                "weight": self.max_weight - desired,
+                "serviceName": self.canary.stable_service or "",
+                "podTemplateHash": stable_hash or "",
+            },
+            "verified": True,
+        }
+        return desired
+
+    def supported_weight(self, new_rs: ReplicaSetView, weight: int) -> int:
+        """`weight` if the canary's available pods can carry it, else the largest that they can."""
+        if weight_supported(new_rs.available, self.replicas, weight, self.max_weight):
+            return weight
+        index = self.status.get("currentStepIndex")
+        limit = len(self.steps) if index is None else min(index, len(self.steps))
+        for step in reversed(self.steps[:limit]):
+            w = step.set_weight
+            if (
+                w is not None
+                and w < weight
+                and weight_supported(new_rs.available, self.replicas, w, self.max_weight)
+            ):
+                return w
+        return 0
+
+    def step_weight(self, new_rs: ReplicaSetView) -> int:
+        index = self.status.get("currentStepIndex")
+        if index is None or index >= len(self.steps):
+            wanted = self.max_weight
+        else:
+            wanted = 0
+            for step in self.steps[: index + 1]:
+                if step.set_weight is not None:
+                    wanted = step.set_weight
+        return self.supported_weight(new_rs, wanted)
+
+    def plan_managed_routes(self, new_rs: ReplicaSetView) -> None:
+        """Header and mirror routes of the steps up to now (never on a first revision)."""
+        if not self.managed_routes or new_rs.revision <= 1:
+            return
+        index = self.status.get("currentStepIndex")
+        if index is None:
+            return
+        for step in self.steps[: index + 1]:
+            if step.set_header_route is not None:
+                self.actions.append(SetHeaderRoute(step.set_header_route.to_json()))
+            if step.set_mirror_route is not None:
+                self.actions.append(SetMirrorRoute(step.set_mirror_route.to_json()))
+
+    # -- steps --------------------------------------------------------------------------------
+
+    def at_targets(
+        self, new_rs: ReplicaSetView, stable_rs: ReplicaSetView | None, targets: _Targets
+    ) -> bool:
+        """Argo's AtDesiredReplicaCountsForCanary: the sizes this step needs are in place."""
+        if not new_rs.synced or new_rs.spec_replicas != targets.new:
+            return False
+        if new_rs.available < targets.new:
+            return False
+        if stable_rs is not None and stable_rs is not new_rs:
+            if stable_rs.spec_replicas != targets.stable or not stable_rs.synced:
+                return False
+            if stable_rs.available < targets.stable:
+                return False
+        return True
+
+    def progress(
+        self,
+        new_rs: ReplicaSetView,
+        stable_rs: ReplicaSetView | None,
+        targets: _Targets,
+        desired_weight: int | None,
+        fully_promoted: bool,
+        promote_full: bool,
+        initial: bool,
+    ) -> bool:
+        """Advance at most one step; promote to stable at the end. Returns fully_promoted."""
+        if fully_promoted:
+            if initial:
+                self.emit(
+                    "RolloutCompleted",
+                    f"Rollout completed update to revision {new_rs.revision} "
+                    f"({new_rs.pod_hash}): Initial deploy",
+                )
+            return True
+        index = self.status.get("currentStepIndex")
+        n = len(self.steps)
+        if index is not None and index < n and not promote_full:
+            self.run_step(index, new_rs, stable_rs, targets, desired_weight)
+            return False
+        # All steps done (or none, or a full promotion): promote once the canary can take it all.
+        if new_rs.available < self.replicas or not self.at_targets(new_rs, stable_rs, targets):
+            return False
+        if desired_weight is not None and desired_weight != self.max_weight and not promote_full:
+            return False
+        reason = "Full promotion requested" if promote_full else f"Completed all {n} canary steps"
+        self.status["stableRS"] = new_rs.pod_hash
+        self.status.pop("promoteFull", None)
+        self.emit(
+            "RolloutCompleted",
+            f"Rollout completed update to revision {new_rs.revision} ({new_rs.pod_hash}): {reason}",
+        )
+        return True
+
+    def run_step(
+        self,
+        index: int,
+        new_rs: ReplicaSetView,
+        stable_rs: ReplicaSetView | None,
+        targets: _Targets,
+        desired_weight: int | None,
+    ) -> None:
+        step = self.steps[index]
+        n = len(self.steps)
+        done = False
+        if step.set_weight is not None:
+            reached = desired_weight is None or desired_weight == step.set_weight
+            done = reached and self.at_targets(new_rs, stable_rs, targets)
+        elif step.pause is not None:
+            done = self.run_pause(step)
+        elif step.set_canary_scale is not None:
+            done = self.at_targets(new_rs, stable_rs, targets)
+        elif step.set_header_route is not None or step.set_mirror_route is not None:
+            done = True  # the route was planned above, in this same plan
+        else:
+            # analysis / experiment / plugin steps are not run yet: hold the rollout here
+            # (a person decides) rather than skip a safety check silently.
+            done = self.run_pause(step, unsupported=True)
+        if done:
+            self.status["currentStepIndex"] = index + 1
+            self.emit(
+                "RolloutStepCompleted",
+                f"Rollout step {index + 1}/{n} completed ({step.describe()})",
+            )
+
+    def run_pause(self, step: CanaryStep, *, unsupported: bool = False) -> bool:
+        pauses: list[JsonDict] = self.status.get("pauseConditions") or []
+        mine = next((p for p in pauses if p.get("reason") == st.CANARY_PAUSE_STEP), None)
+        if mine is None:
+            if self.status.get("controllerPause"):
+                # We paused here and someone removed the pause: that is a resume.
+                self.status["controllerPause"] = False
+                self.emit(st.ROLLOUT_RESUMED, "Rollout is resumed")
+                return True
+            start = st.timestamp(self.now)
+            self.status["pauseConditions"] = [
+                *pauses,
+                {"reason": st.CANARY_PAUSE_STEP, "startTime": start},
+            ]
+            self.status["controllerPause"] = True
+            self.emit(st.ROLLOUT_PAUSED, f"Rollout is paused ({st.CANARY_PAUSE_STEP})")
+            if unsupported:
+                self.emit(
+                    "UnsupportedStep",
+                    f"step {step.describe()} is not run by rolloutd yet; the rollout waits here "
+                    "until it is promoted",
+                    "Warning",
+                )
+            mine = self.status["pauseConditions"][-1]
+        seconds = step.pause.seconds() if step.pause is not None else None
+        if seconds is None:
+            return False
+        started = st.parse_time(mine.get("startTime")) or self.now
+        ends = started + dt.timedelta(seconds=seconds)
+        if self.now >= ends:
+            rest = [p for p in pauses if p.get("reason") != st.CANARY_PAUSE_STEP]
+            if rest:
+                self.status["pauseConditions"] = rest
+            else:
+                self.status.pop("pauseConditions", None)
+            self.status["controllerPause"] = False
+            return True
+        self.wake_at(ends)
+        return False
+
+    def enter_abort(self) -> None:
+        if not self.status.get("abortedAt"):
+            self.status["abortedAt"] = st.timestamp(self.now)
+        self.status.pop("pauseConditions", None)
+        self.status["controllerPause"] = False
+        self.status["currentStepIndex"] = 0 if self.steps else None
+
+    # -- history and status -------------------------------------------------------------------
+
+    def cleanup_history(self, new_rs: ReplicaSetView, stable_rs: ReplicaSetView | None) -> None:
+        limit = self.spec.revision_history_limit
+        if limit is None:
+            limit = DEFAULT_REVISION_HISTORY_LIMIT
+        old = [
+            rs
+            for rs in self.snap.replica_sets
+            if rs is not new_rs
+            and rs is not stable_rs
+            and rs.spec_replicas == 0
+            and rs.replicas == 0
+        ]
+        old.sort(key=lambda rs: rs.revision)
+        for rs in old[: max(0, len(old) - limit)]:
+            self.actions.append(DeleteReplicaSet(rs.name))
+
+    def compute_status(
+        self,
+        new_rs: ReplicaSetView,
+        pod_hash: str,
+        fully_promoted: bool,
+        paused: bool,
+        aborted: bool,
+        retried: bool,
+    ) -> None:
+        s = self.status
+        sets = self.snap.replica_sets
+        s["replicas"] = sum(rs.replicas for rs in sets)
+        s["updatedReplicas"] = new_rs.replicas
+        s["readyReplicas"] = sum(rs.ready for rs in sets)
+        s["availableReplicas"] = sum(rs.available for rs in sets)
+        s["HPAReplicas"] = s["replicas"]
+        s["selector"] = _selector_string(self.spec.selector.to_json() if self.spec.selector else {})
+        s["observedGeneration"] = self.generation
+        s["currentPodHash"] = pod_hash
+        if not self.steps:
+            s.pop("currentStepIndex", None)
+        conds = self.conditions()
+        available = s["availableReplicas"] >= self.replicas
+        st.set_condition(
+            conds,
+            st.AVAILABLE,
+            "True" if available else "False",
+            "AvailableReason",
+            "Rollout has minimum availability"
+            if available
+            else "Rollout does not have minimum availability",
+            self.now,
+        )
+        pause_conditions = s.get("pauseConditions") or []
+        is_paused = paused or bool(pause_conditions)
+        st.set_condition(
+            conds,
+            st.PAUSED,
+            "True" if is_paused else "False",
+            st.ROLLOUT_PAUSED,
+            "Rollout is paused" if is_paused else "Rollout is not paused",
+            self.now,
+        )
+        self.progressing_condition(new_rs, fully_promoted, paused, aborted, retried)
+        steps_done = s.get("currentStepIndex") is None or s.get("currentStepIndex") == len(
+            self.steps
+        )
+        healthy = (
+            not is_paused
+            and s["updatedReplicas"] == self.replicas
+            and new_rs.available == self.replicas
+            and steps_done
+            and fully_promoted
+            and s["replicas"] == self.replicas
+        )
+        st.set_condition(
+            conds,
+            st.HEALTHY,
+            "True" if healthy else "False",
+            "RolloutHealthy",
+            "Rollout is healthy" if healthy else "Rollout is not healthy",
+            self.now,
+        )
+        st.set_condition(
+            conds,
+            st.COMPLETED,
+            "True" if fully_promoted else "False",
+            "RolloutCompleted",
+            "RolloutCompleted",
+            self.now,
+        )
+        basic_old = (not self.routed) and s["replicas"] > s["updatedReplicas"]
+        phase, message = st.phase_and_message(
+            conditions=conds,
+            spec_paused=paused,
+            pause_conditions=pause_conditions,
+            spec_replicas=self.replicas,
+            updated_replicas=s["updatedReplicas"],
+            available_replicas=new_rs.available,
+            fully_promoted=fully_promoted,
+            basic_canary_old_pods=basic_old,
+        )
+        s["phase"] = phase
+        s["message"] = message
+        if not s.get("canary"):
+            s.pop("canary", None)
+        if not s.get("pauseConditions"):
+            s.pop("pauseConditions", None)
+
+    def progressing_condition(
+        self,
+        new_rs: ReplicaSetView,
+        fully_promoted: bool,
+        paused: bool,
+        aborted: bool,
+        retried: bool,
+    ) -> None:
+        conds = self.conditions()
+        old = st.find(conds, st.PROGRESSING) or {}
+        old_reason = old.get("reason")
+        rs_name = new_rs.name
+        revision = new_rs.revision
+        if aborted:
+            if old_reason != st.ROLLOUT_ABORTED:
+                self.emit(
+                    st.ROLLOUT_ABORTED, f"Rollout aborted update to revision {revision}", "Warning"
+                )
+            st.set_condition(
+                conds,
+                st.PROGRESSING,
+                "False",
+                st.ROLLOUT_ABORTED,
+                f"Rollout aborted update to revision {revision}",
+                self.now,
+            )
+            return
+        if paused:
+            if old_reason != st.ROLLOUT_PAUSED:
+                self.emit(st.ROLLOUT_PAUSED, "Rollout is paused")
+            st.set_condition(
+                conds, st.PROGRESSING, "Unknown", st.ROLLOUT_PAUSED, "Rollout is paused", self.now
+            )
+            return
+        if retried:
+            st.set_condition(
+                conds,
+                st.PROGRESSING,
+                "Unknown",
+                st.ROLLOUT_RETRY,
+                "Retrying Rollout after abort",
+                self.now,
+            )
+            return
+        if old_reason == st.ROLLOUT_PAUSED and not self.old_status.get("pauseConditions"):
+            self.emit(st.ROLLOUT_RESUMED, "Rollout is resumed")
+            st.set_condition(
+                conds,
+                st.PROGRESSING,
+                "Unknown",
+                st.ROLLOUT_RESUMED,
+                "Rollout is resumed",
+                self.now,
+            )
+            return
+        s = self.status
+        complete = (
+            fully_promoted
+            and new_rs.available >= self.replicas
+            and s["updatedReplicas"] == self.replicas
+        )
+        if complete:
+            st.set_condition(
+                conds,
+                st.PROGRESSING,
+                "True",
+                st.NEW_RS_AVAILABLE,
+                f'ReplicaSet "{rs_name}" has successfully progressed.',
+                self.now,
+            )
+            return
+        if self.made_progress():
+            st.set_condition(
+                conds,
+                st.PROGRESSING,
+                "True",
+                st.RS_UPDATED,
+                f'ReplicaSet "{rs_name}" is progressing.',
+                self.now,
+                touch=True,
+            )
+            return
+        if old_reason in (st.NEW_RS_CREATED,) and old:
+            return
+        if not old or old_reason in (st.ROLLOUT_RETRY, st.ROLLOUT_RESUMED, st.NEW_RS_AVAILABLE):
+            st.set_condition(
+                conds,
+                st.PROGRESSING,
+                "True",
+                st.RS_UPDATED,
+                f'ReplicaSet "{rs_name}" is progressing.',
+                self.now,
+                touch=True,
+            )
+            return
+        self.check_deadline(rs_name)
+
+    def made_progress(self) -> bool:
+        o, s = self.old_status, self.status
+        return (
+            o.get("updatedReplicas") != s.get("updatedReplicas")
+            or (s.get("readyReplicas") or 0) > (o.get("readyReplicas") or 0)
+            or (s.get("availableReplicas") or 0) > (o.get("availableReplicas") or 0)
+            or (s.get("replicas") or 0) < (o.get("replicas") or 0)
+            or o.get("stableRS") != s.get("stableRS")
+            or o.get("currentStepIndex") != s.get("currentStepIndex")
+            or o.get("currentStepHash") != s.get("currentStepHash")
+        )
+
+    def check_deadline(self, rs_name: str) -> None:
+        conds = self.conditions()
+        cond = st.find(conds, st.PROGRESSING)
+        if cond is None or cond.get("reason") == st.DEADLINE_EXCEEDED:
+            return
+        if self.status.get("pauseConditions"):
+            return
+        index = self.status.get("currentStepIndex")
+        if index is not None and index < len(self.steps):
+            step = self.steps[index]
+            if step.pause is not None or step.analysis is not None or step.experiment is not None:
+                return
+        if any(SCALE_DOWN_DEADLINE_ANNOTATION in rs.annotations for rs in self.snap.replica_sets):
+            return
+        seconds = self.spec.progress_deadline_seconds
+        if seconds is None:
+            seconds = DEFAULT_PROGRESS_DEADLINE_SECONDS
+        last = st.parse_time(cond.get("lastUpdateTime")) or self.now
+        deadline = last + dt.timedelta(seconds=seconds)
+        if self.now >= deadline:
+            st.set_condition(
+                conds,
+                st.PROGRESSING,
+                "False",
+                st.DEADLINE_EXCEEDED,
+                f'ReplicaSet "{rs_name}" has timed out progressing.',
+                self.now,
+            )
+            self.emit(
+                st.DEADLINE_EXCEEDED,
+                f'ReplicaSet "{rs_name}" has timed out progressing.',
+                "Warning",
+            )
+            if self.spec.progress_deadline_abort:
+                self.status["abort"] = True
+        else:
+            self.wake_at(deadline)
+
+    def requeue_after(self) -> dt.timedelta | None:
+        if not self.wakeups:
+            return None
+        soonest = min(self.wakeups)
+        return max(soonest - self.now, dt.timedelta(0))
+
+
+def _with_hash_label(template: dict[str, Any], pod_hash: str) -> dict[str, Any]:
+    meta = dict(template.get("metadata") or {})
+    labels = dict(meta.get("labels") or {})
+    labels[POD_HASH_LABEL] = pod_hash
+    meta["labels"] = labels
+    return {**template, "metadata": meta}
+
+
+def _virtual_rs(pod_hash: str, revision: int) -> ReplicaSetView:
+    """Stands for a ReplicaSet this plan creates: no pods yet."""
+    return ReplicaSetView(
+        name="",
+        pod_hash=pod_hash,
+        revision=revision,
+        spec_replicas=0,
+        replicas=0,
+        ready=0,
+        available=0,
+        observed_generation=0,
+        generation=0,
+        created="",
+        annotations={},
+        template={},
+    )
+
+
+def _selector_string(selector: JsonDict) -> str:
+    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
+    for expr in selector.get("matchExpressions") or []:
+        values = ",".join(expr.get("values") or [])
+        op = str(expr.get("operator", "")).lower()
+        if op == "in":
+            parts.append(f"{expr['key']} in ({values})")
+        elif op == "notin":
+            parts.append(f"{expr['key']} notin ({values})")
+        elif op == "exists":
+            parts.append(str(expr["key"]))
+        elif op == "doesnotexist":
+            parts.append(f"!{expr['key']}")
+    return ",".join(parts)
+
+
+def plan(snapshot: Snapshot, now: dt.datetime) -> Plan:
+    """Decide what to do for one Rollout. Pure: no I/O, `now` is the only clock."""
+    return _Planner(snapshot, now).run()
