@@ -179,7 +179,7 @@ class Sandbox:
                     "--kube-api-burst=400",
                     "--concurrent-replicaset-syncs=20",
                     "--concurrent-gc-syncs=40",
-                    "--controllers=*,-nodeipam,-nodelifecycle,-cloud-node-lifecycle,-route,-service",
+                    "--controllers=*,-nodeipam,-cloud-node-lifecycle,-route,-service",
                 ],
             )
             pids["kube-scheduler"] = self._spawn(
