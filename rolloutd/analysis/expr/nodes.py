@@ -100,6 +100,8 @@ class Binary(Node):
     op: str
     left: Node
     right: Node
+    op_start: int
+    """Where the operator itself is, for errors that are about the operator."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -38,6 +38,7 @@ import re
 from typing import NoReturn
 
 from rolloutd.analysis.expr.builtins import FUNCTIONS, PREDICATE_FUNCTIONS
+from rolloutd.analysis.expr.checker import check as check_types
 from rolloutd.analysis.expr.errors import ExprSyntaxError
 from rolloutd.analysis.expr.lexer import WORD_OPERATORS, Kind, Token, tokenize
 from rolloutd.analysis.expr.nodes import (
@@ -210,7 +211,14 @@ class _Parser:
                 else:
                     right = self.expression(op_precedence + 1)
                 op = _CANONICAL.get(token.text, token.text)
-                left = Binary(op=op, left=left, right=right, start=left.start, end=right.end)
+                left = Binary(
+                    op=op,
+                    left=left,
+                    right=right,
+                    op_start=token.start,
+                    start=left.start,
+                    end=right.end,
+                )
             previous = token.text
         if precedence == 0:
             left = self.conditional(left)
@@ -222,14 +230,26 @@ class _Parser:
         while True:
             right = self.expression(_COMPARISON + 1)
             node: Node = Binary(
-                op=token.text, left=left, right=right, start=left.start, end=right.end
+                op=token.text,
+                left=left,
+                right=right,
+                op_start=token.start,
+                start=left.start,
+                end=right.end,
             )
             if negate:
                 node = Unary(op="!", operand=node, start=node.start, end=node.end)
             if root is None:
                 root = node
             else:
-                root = Binary(op="&&", left=root, right=node, start=root.start, end=node.end)
+                root = Binary(
+                    op="&&",
+                    left=root,
+                    right=node,
+                    op_start=token.start,
+                    start=root.start,
+                    end=node.end,
+                )
             left = right
             token = self.current
             negate = False
@@ -474,6 +494,7 @@ def parse(text: str) -> Node:
     node = _Parser(text).parse()
     _check_height(node, text)
     _check_literal_patterns(node, text)
+    check_types(node, text)
     return node
 
 
