@@ -32,7 +32,8 @@ WORD_OPERATORS = frozenset(
 
 # Longest match first: every two-character operator is tried before its one-character prefix.
 _TWO_CHAR_OPERATORS = ("&&", "||", "==", "!=", "<=", ">=", "**", "??", "?.", "..")
-_ONE_CHAR_OPERATORS = frozenset("+-*/%^<>!?:,.|;")
+# "=" alone is not an operator, but lexing it lets the parser explain what was meant.
+_ONE_CHAR_OPERATORS = frozenset("+-*/%^<>!?:,.|;=")
 _BRACKETS = frozenset("()[]{}")
 
 _SIMPLE_ESCAPES = {
@@ -160,8 +161,6 @@ class _Lexer:
             elif ch in _ONE_CHAR_OPERATORS:
                 self.pos += 1
                 self.emit(Kind.OPERATOR, start)
-            elif ch == "=":
-                raise self.error('unexpected "=" (use "==" to compare)', start)
             elif ch == "&":
                 raise self.error('unexpected "&" (use "&&" or "and")', start)
             else:
@@ -211,7 +210,8 @@ class _Lexer:
                 out.append(chr(int(digits, 8)))
                 self.pos += 2
             else:
-                raise self.error(f"unknown escape sequence \\{_show_char(code)}", escape_at)
+                shown = code if code.isprintable() else _show_char(code)
+                raise self.error(f"unknown escape sequence \\{shown}", escape_at)
         # Like expr, every string literal sees newlines as "\n" whatever the source used.
         return "".join(out).replace("\r\n", "\n").replace("\r", "\n")
 

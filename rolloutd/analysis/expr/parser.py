@@ -172,12 +172,14 @@ class _Parser:
         while self.current.kind is Kind.OPERATOR:
             token = self.current
             negate = False
+            if token.text == "=":
+                self.fail('unexpected "=" (use "==" to compare)')
             if token.text == "not":
                 following = self.peek()
                 if not following.is_op(*_NEGATABLE):
                     self.fail(
-                        f'unexpected token {following.describe()} after "not" '
-                        "(expected in, matches, contains, startsWith or endsWith)",
+                        'expected in, matches, contains, startsWith or endsWith after "not", '
+                        f"found {following.describe()}",
                         following,
                     )
                 if _BINARY[following.text] < precedence:

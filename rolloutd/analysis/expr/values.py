@@ -111,7 +111,12 @@ def category(value: object) -> str:
 
 
 def format_float(value: float) -> str:
-    """Format a float as Go's ``fmt`` does for ``%v``: shortest digits, exponent past 1e21."""
+    """Format a float as Go's ``fmt`` does for ``%v``.
+
+    That is ``strconv.FormatFloat(value, 'g', -1, 64)``: the shortest digits that round-trip,
+    in exponent form when the decimal exponent is below -4 or at least 6 (Go fixes the
+    threshold at 6 for the shortest precision), so 123456.0 is "123456" but 1e6 is "1e+06".
+    """
     if math.isnan(value):
         return "NaN"
     if math.isinf(value):
@@ -124,7 +129,7 @@ def format_float(value: float) -> str:
     assert isinstance(exponent, int)
     scientific = len(digits) - 1 + exponent
     prefix = "-" if sign else ""
-    if scientific < -4 or scientific >= 21:
+    if scientific < -4 or scientific >= 6:
         mantissa = str(digits[0])
         if len(digits) > 1:
             mantissa += "." + "".join(map(str, digits[1:]))
