@@ -1,0 +1,1 @@
+"""A sample third-party rolloutd traffic router for Gateway API HTTPRoutes."""
