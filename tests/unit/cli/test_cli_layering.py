@@ -1,0 +1,35 @@
+"""The CLI's room in the house: it talks to the API server, never to the controller's insides.
+
+`rolloutd.cli` may import `rolloutd.kube` and `rolloutd.model`; importing `rolloutd.controller`
+(or the planner) would tie the command line to the daemon's internals and its start-up cost.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import rolloutd.cli
+
+FORBIDDEN = ("rolloutd.controller", "rolloutd.plan", "rolloutd.daemon")
+
+
+def _imports(path: Path) -> list[str]:
+    names: list[str] = []
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Import):
+            names.extend(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            names.append(node.module)
+    return names
+
+
+def test_cli_never_imports_the_controller() -> None:
+    package = Path(rolloutd.cli.__file__).parent
+    offenders = {
+        f"{path.name}: {name}"
+        for path in package.rglob("*.py")
+        for name in _imports(path)
+        if name.startswith(FORBIDDEN)
+    }
+    assert offenders == set()
