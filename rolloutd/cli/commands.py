@@ -52,7 +52,8 @@ class Context:
     args: argparse.Namespace
     out: TextIO = field(default_factory=lambda: sys.stdout)
     err: TextIO = field(default_factory=lambda: sys.stderr)
-    clock: Callable[[], datetime] = _utcnow
+    # Looked up when the Context is made, so tests can pin the module's clock.
+    clock: Callable[[], datetime] = field(default_factory=lambda: _utcnow)
     environ: dict[str, str] = field(default_factory=lambda: dict(os.environ))
     stop: asyncio.Event = field(default_factory=asyncio.Event)
     wakers: list[asyncio.Event] = field(default_factory=list)

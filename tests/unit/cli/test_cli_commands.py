@@ -17,6 +17,7 @@ from fake_kube import FakeKube, not_found
 from rolloutd.cli import app, commands
 from rolloutd.cli.render import CLEAR_SCREEN
 from rolloutd.cli.session import Session, kubeconfig_path, label_selector
+from rolloutd.cli.timefmt import parse_time
 from rolloutd.kube.client import ApiError, ClusterUnreachable, KubeClient
 from rolloutd.kube.resources import ROLLOUTS
 
@@ -271,11 +272,6 @@ class TestWrites:
 
         load_fixture(kube, "seed-healthy")
         monkeypatch.setattr(commands, "_utcnow", lambda: datetime(2025, 6, 1, 12, tzinfo=UTC))
-        monkeypatch.setattr(
-            commands.Context,
-            "__init__",
-            _context_init_with_clock(datetime(2025, 6, 1, 12, tzinfo=UTC)),
-        )
         code, out, _ = run("restart", "rollouts-demo", "--in", "30s")
         assert (code, out) == (0, "rollout 'rollouts-demo' restarts in 30s\n")
         [write] = kube.writes()
@@ -284,16 +280,6 @@ class TestWrites:
         code, out, _ = run("restart", "rollouts-demo")
         assert out == "rollout 'rollouts-demo' restarts in 0s\n"
         assert kube.writes()[0].body == {"spec": {"restartAt": "2025-06-01T12:00:00Z"}}
-
-
-def _context_init_with_clock(moment: Any) -> Any:
-    original = commands.Context.__init__
-
-    def init(self: commands.Context, *args: Any, **kwargs: Any) -> None:
-        original(self, *args, **kwargs)
-        self.clock = lambda: moment
-
-    return init
 
 
 # -- errors -------------------------------------------------------------------------------------
@@ -368,11 +354,7 @@ class TestViews:
         self, kube: FakeKube, monkeypatch: pytest.MonkeyPatch
     ) -> None:
         data = load_fixture(kube, "paused-step1-6pods")
-        from rolloutd.cli.timefmt import parse_time
-
-        monkeypatch.setattr(
-            commands.Context, "__init__", _context_init_with_clock(parse_time(data["now"]))
-        )
+        monkeypatch.setattr(commands, "_utcnow", lambda: parse_time(data["now"]))
         code, out, err = run("get", "rollout", "rollouts-demo", "-n", NS)
         assert (code, err) == (0, "")
         assert out == (GOLDEN / "paused-step1-6pods.txt").read_text()
