@@ -9,6 +9,7 @@ from collections.abc import Sequence
 
 def build_parser() -> argparse.ArgumentParser:
     # Subcommands import their modules lazily so `rolloutd sandbox status` stays fast.
+    from rolloutd import daemon
     from rolloutd.sandbox import command as sandbox_command
 
     parser = argparse.ArgumentParser(
@@ -17,13 +18,8 @@ def build_parser() -> argparse.ArgumentParser:
         "semantics, in Python).",
     )
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    daemon.add_parser(subparsers)
     sandbox_command.add_parser(subparsers)
-    try:
-        from rolloutd import daemon
-    except ImportError:  # pragma: no cover - during bootstrap only
-        pass
-    else:
-        daemon.add_parser(subparsers)
     try:
         from rolloutd import demo
     except ImportError:  # pragma: no cover - during bootstrap only

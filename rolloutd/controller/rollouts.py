@@ -1,0 +1,488 @@
+"""The Rollout controller: caches -> work queue -> snapshot -> plan -> actions -> status.
+
+One informer per resource type feeds the caches; their handlers only enqueue the key of the
+Rollout an object belongs to (ReplicaSets by owner, Services and routing objects through the
+indexes below). Workers take keys from the queue, build a Snapshot from the caches (no API
+reads), ask the pure planner what to do, carry the plan out, patch the status with only what
+changed, record the plan's events, and requeue when the plan asks to be woken up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import time
+from collections import defaultdict
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+
+from rolloutd.controller.actuator import Actuator, BoundRouter, WeightNotVerified
+from rolloutd.controller.patches import merge_patch
+from rolloutd.kube.client import ApiError, ClusterUnreachable, KubeClient
+from rolloutd.kube.events import EventRecorder
+from rolloutd.kube.informer import Informer
+from rolloutd.kube.resources import REPLICA_SETS, ROLLOUTS, SERVICES, Resource
+from rolloutd.kube.workqueue import WorkQueue
+from rolloutd.model.rollout import InvalidRollout, Rollout, parse_rollout
+from rolloutd.plan.canary import plan
+from rolloutd.plan.types import (
+    MANAGED_BY_ANNOTATION,
+    POD_HASH_LABEL,
+    Plan,
+    ReplicaSetView,
+    RouterState,
+    ServiceView,
+    Snapshot,
+)
+from rolloutd.traffic.contract import ObjectReader, RouterContext, RouterError
+from rolloutd.traffic.registry import RouterRegistry, RouterUnavailable, routers_in
+
+JsonDict = dict[str, Any]
+Key = tuple[str, str]
+log = structlog.get_logger("rolloutd.controller")
+
+
+@dataclass
+class ReconcileStats:
+    """Counters the metrics collector reads."""
+
+    reconciles: int = 0
+    errors: int = 0
+    durations: list[float] = field(default_factory=list)
+    corrections: dict[tuple[str, str, str], int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RolloutView:
+    """What the metrics collector and readiness need of one Rollout (from the caches)."""
+
+    obj: JsonDict
+    desired_weight: int | None
+    observed: Mapping[str, Sequence[tuple[str, int]]]
+
+
+class _Objects(ObjectReader):
+    """The controller's caches, as routers see them."""
+
+    def __init__(self, informers: Mapping[Resource, Informer]) -> None:
+        self._informers = informers
+
+    def _find(self, resource: Resource) -> Informer | None:
+        informer = self._informers.get(resource)
+        if informer is not None:
+            return informer
+        # A router may name another version of a kind we watch; the cache is per kind.
+        for res, inf in self._informers.items():
+            if res.group == resource.group and res.plural == resource.plural:
+                return inf
+        return None
+
+    def get(self, resource: Resource, namespace: str, name: str) -> JsonDict | None:
+        informer = self._find(resource)
+        return informer.get(namespace, name) if informer else None
+
+    def remember(self, resource: Resource, obj: JsonDict) -> None:
+        informer = self._find(resource)
+        if informer is not None:
+            informer.remember(obj)
+
+
+class RolloutController:
+    def __init__(
+        self,
+        kube: KubeClient,
+        registry: RouterRegistry,
+        *,
+        namespace: str | None = None,
+        workers: int = 10,
+        events: EventRecorder | None = None,
+        clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
+        allowed: Callable[[], bool] = lambda: True,
+        enabled_routers: Sequence[str] | None = None,
+    ) -> None:
+        self.kube = kube
+        self.registry = registry
+        self.namespace = namespace
+        self.workers = workers
+        self.events = events or EventRecorder(kube)
+        self.clock = clock
+        self.allowed = allowed
+        self.queue: WorkQueue[Key] = WorkQueue("rollouts")
+        self.stats = ReconcileStats()
+        self.rollouts = Informer(kube, ROLLOUTS, namespace=namespace)
+        self.replica_sets = Informer(
+            kube, REPLICA_SETS, namespace=namespace, label_selector=POD_HASH_LABEL
+        )
+        self.services = Informer(kube, SERVICES, namespace=namespace)
+        self.informers: dict[Resource, Informer] = {
+            ROLLOUTS: self.rollouts,
+            REPLICA_SETS: self.replica_sets,
+            SERVICES: self.services,
+        }
+        names = registry.available if enabled_routers is None else list(enabled_routers)
+        for name in names:
+            try:
+                router = registry.router(name)
+            except RouterUnavailable as exc:
+                log.warning("router unavailable", router=name, error=str(exc))
+                continue
+            for res in router.watched_resources():
+                if res not in self.informers:
+                    self.informers[res] = Informer(kube, res, namespace=namespace)
+        self.objects = _Objects(self.informers)
+        # object -> rollouts that name it; rebuilt for a rollout on each of its reconciles
+        self._refs: dict[tuple[Resource, str, str], set[Key]] = defaultdict(set)
+        self._refs_of: dict[Key, set[tuple[Resource, str, str]]] = {}
+        self.desired_weights: dict[Key, int | None] = {}
+        self._wire_handlers()
+
+    # -- event handlers: enqueue only ---------------------------------------------------------
+
+    def _wire_handlers(self) -> None:
+        def on_rollout(kind: str, obj: JsonDict, old: JsonDict | None) -> None:
+            self.queue.add(_key(obj))
+
+        def on_replica_set(kind: str, obj: JsonDict, old: JsonDict | None) -> None:
+            for ref in (obj.get("metadata") or {}).get("ownerReferences") or []:
+                if ref.get("kind") == "Rollout" and ref.get("controller"):
+                    self.queue.add((obj["metadata"].get("namespace", ""), ref["name"]))
+
+        self.rollouts.add_handler(on_rollout)
+        self.replica_sets.add_handler(on_replica_set)
+        for res, informer in self.informers.items():
+            if res in (ROLLOUTS, REPLICA_SETS):
+                continue
+
+            def on_named(
+                kind: str, obj: JsonDict, old: JsonDict | None, res: Resource = res
+            ) -> None:
+                ns, name = _key(obj)
+                for key in self._refs.get((res, ns, name), ()):
+                    self.queue.add(key)
+                if res == SERVICES:
+                    owner = ((obj.get("metadata") or {}).get("annotations") or {}).get(
+                        MANAGED_BY_ANNOTATION
+                    )
+                    if owner:
+                        self.queue.add((ns, owner))
+
+            informer.add_handler(on_named)
+
+    def _index(self, key: Key, refs: set[tuple[Resource, str, str]]) -> None:
+        for ref in self._refs_of.get(key, set()) - refs:
+            self._refs[ref].discard(key)
+        for ref in refs:
+            self._refs[ref].add(key)
+        self._refs_of[key] = refs
+
+    # -- running ---------------------------------------------------------------------------------
+
+    async def run(self) -> None:
+        async with asyncio.TaskGroup() as tasks:
+            for informer in self.informers.values():
+                tasks.create_task(informer.run())
+            await self.wait_synced()
+            log.info("caches synced", informers=len(self.informers))
+            tasks.create_task(self.queue.run_timers())
+            for _ in range(self.workers):
+                tasks.create_task(self._worker())
+
+    async def wait_synced(self) -> None:
+        await asyncio.gather(*(inf.synced.wait() for inf in self.informers.values()))
+
+    @property
+    def synced(self) -> bool:
+        return all(inf.synced.is_set() for inf in self.informers.values())
+
+    async def _worker(self) -> None:
+        while True:
+            key = await self.queue.get()
+            started = time.perf_counter()
+            try:
+                with structlog.contextvars.bound_contextvars(namespace=key[0], rollout=key[1]):
+                    requeue = await self.reconcile(key)
+                self.queue.forget(key)
+                if requeue is not None:
+                    self.queue.add_after(key, requeue)
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                self.stats.errors += 1
+                self._log_failure(key, exc)
+                self.queue.add_rate_limited(key)
+            finally:
+                self.stats.reconciles += 1
+                if len(self.stats.durations) < 100_000:
+                    self.stats.durations.append(time.perf_counter() - started)
+                self.queue.done(key)
+
+    def _log_failure(self, key: Key, exc: Exception) -> None:
+        expected = (ApiError, ClusterUnreachable, RouterError, WeightNotVerified, PermissionError)
+        if isinstance(exc, expected):
+            log.warning(
+                "reconcile failed",
+                namespace=key[0],
+                rollout=key[1],
+                error=str(exc),
+                retries=self.queue.failures(key),
+            )
+        else:
+            log.exception("reconcile crashed", namespace=key[0], rollout=key[1])
+
+    # -- one reconcile ---------------------------------------------------------------------------
+
+    async def reconcile(self, key: Key) -> float | None:
+        """Reconcile one Rollout; returns seconds until it wants to run again, if it does."""
+        namespace, name = key
+        obj = self.rollouts.get(namespace, name)
+        if obj is None:
+            await self._release_services(namespace, name, keep=())
+            self._index(key, set())
+            self.desired_weights.pop(key, None)
+            return None
+        if (obj.get("metadata") or {}).get("deletionTimestamp"):
+            return None
+        try:
+            rollout = parse_rollout(obj)
+        except InvalidRollout as exc:
+            await self._patch_status(obj, _invalid_status(obj, exc.errors))
+            return 20.0
+        canary = rollout.spec.strategy.canary
+        bound, states, unknown = self._routers(obj, rollout)
+        snapshot = Snapshot(
+            rollout=rollout,
+            replica_sets=self._owned_replica_sets(obj),
+            services=self._named_services(namespace, rollout),
+            routers=states,
+            unknown_routers=unknown,
+        )
+        result = plan(snapshot, self.clock())
+        self.desired_weights[key] = result.desired_weight
+        actuator = Actuator(
+            self.kube,
+            obj,
+            replica_sets=self.replica_sets,
+            services=self.services,
+            rollouts=self.rollouts,
+            routers=bound if not any(s.errors for s in states) else [],
+            allowed=self.allowed,
+        )
+        try:
+            outcome = await actuator.run(result.actions, result.desired_weight)
+        except RouterError as exc:
+            await self.events.record(obj, "Warning", "TrafficRoutingError", str(exc))
+            raise
+        self._count_corrections(obj, rollout, result, outcome.weight_changed)
+        if not self.allowed():
+            raise PermissionError("not the leader: refusing to write")
+        await self._patch_status(obj, result.status)
+        for event in result.events:
+            await self.events.record(obj, event.type, event.reason, event.message)
+        keep = [s for s in (canary.canary_service, canary.stable_service) if s] if canary else []
+        await self._release_services(namespace, name, keep=keep)
+        return result.requeue_after.total_seconds() if result.requeue_after is not None else None
+
+    def _owned_replica_sets(self, obj: JsonDict) -> list[ReplicaSetView]:
+        uid = obj["metadata"].get("uid")
+        namespace = obj["metadata"].get("namespace")
+        owned = []
+        for rs in self.replica_sets.items():
+            meta = rs.get("metadata") or {}
+            if meta.get("namespace") != namespace or meta.get("deletionTimestamp"):
+                continue
+            if any(
+                ref.get("uid") == uid and ref.get("controller")
+                for ref in meta.get("ownerReferences") or []
+            ):
+                owned.append(ReplicaSetView.from_dict(rs))
+        return owned
+
+    def _named_services(self, namespace: str, rollout: Rollout) -> dict[str, ServiceView | None]:
+        canary = rollout.spec.strategy.canary
+        names = [n for n in (canary.canary_service, canary.stable_service) if n] if canary else []
+        found: dict[str, ServiceView | None] = {}
+        for svc_name in names:
+            svc = self.services.get(namespace, svc_name)
+            found[svc_name] = ServiceView.from_dict(svc) if svc else None
+        return found
+
+    def _routers(
+        self, obj: JsonDict, rollout: Rollout
+    ) -> tuple[list[BoundRouter], list[RouterState], list[str]]:
+        key = _key(obj)
+        canary = rollout.spec.strategy.canary
+        routing = canary.traffic_routing if canary else None
+        refs: set[tuple[Resource, str, str]] = set()
+        bound: list[BoundRouter] = []
+        states: list[RouterState] = []
+        unknown: list[str] = []
+        if canary is not None:
+            for svc_name in (canary.canary_service, canary.stable_service):
+                if svc_name:
+                    refs.add((SERVICES, key[0], svc_name))
+        if routing is None or canary is None:
+            self._index(key, refs)
+            return bound, states, unknown
+        routing_json = routing.to_json()
+        status = rollout.status
+        managed = [r.name for r in routing.managed_routes or []]
+        for block in routers_in(routing_json):
+            try:
+                router = self.registry.router(self.registry.resolve(block), field=block.field)
+            except RouterUnavailable as exc:
+                unknown.append(f"{exc.field}: {exc}")
+                continue
+            ctx = RouterContext(
+                namespace=key[0],
+                rollout_name=key[1],
+                rollout_uid=str(obj["metadata"].get("uid", "")),
+                config=block.config,
+                stable_service=canary.stable_service or "",
+                canary_service=canary.canary_service or "",
+                stable_hash=status.stable_rs,
+                canary_hash=status.current_pod_hash,
+                kube=self.kube,
+                objects=self.objects,
+                managed_routes=managed,
+                settings={},
+            )
+            for ref in router.references(block.config, key[0]):
+                refs.add((ref.resource, ref.namespace, ref.name))
+                if ref.resource not in self.informers and not self.objects._find(ref.resource):
+                    unknown.append(
+                        f"{block.field}: {ref.resource.kind} objects are not watched by this "
+                        f"rolloutd; enable the '{block.name}' router in its ConfigMap"
+                    )
+            errors = list(router.validate(ctx))
+            observed = router.read_weight(ctx) if not errors else []
+            weights = {w.canary for w in observed}
+            states.append(
+                RouterState(
+                    name=block.name,
+                    errors=errors,
+                    canary_weight=weights.pop()
+                    if len(weights) == 1
+                    else (max(weights) if weights else None),
+                )
+            )
+            bound.append(BoundRouter(router, ctx))
+        self._index(key, refs)
+        return bound, states, unknown
+
+    def _count_corrections(
+        self, obj: JsonDict, rollout: Rollout, result: Plan, changed: Mapping[str, bool]
+    ) -> None:
+        """A weight write when our recorded weight already matched means someone drifted it."""
+        old = rollout.status.canary.weights if rollout.status.canary else None
+        if old is None or result.desired_weight is None:
+            return
+        if old.canary.weight != result.desired_weight:
+            return
+        ns, name = _key(obj)
+        for router_name, did_change in changed.items():
+            if did_change:
+                k = (ns, name, router_name)
+                self.stats.corrections[k] = self.stats.corrections.get(k, 0) + 1
+                log.warning(
+                    "traffic weight drifted; put back",
+                    router=router_name,
+                    weight=result.desired_weight,
+                )
+
+    async def _patch_status(self, obj: JsonDict, new_status: JsonDict) -> None:
+        patch = merge_patch(obj.get("status") or {}, new_status)
+        if not patch:
+            return  # nothing changed: no write
+        ns, name = _key(obj)
+        updated = await self.kube.patch(
+            ROLLOUTS, name, {"status": patch}, namespace=ns, subresource="status"
+        )
+        self.rollouts.remember(updated)
+
+    async def _release_services(self, namespace: str, name: str, keep: Sequence[str]) -> None:
+        """Give back Services this Rollout no longer uses: drop our selector and annotation."""
+        for svc in list(self.services.items()):
+            meta = svc.get("metadata") or {}
+            if meta.get("namespace") != namespace or meta.get("name") in keep:
+                continue
+            if (meta.get("annotations") or {}).get(MANAGED_BY_ANNOTATION) != name:
+                continue
+            if not self.allowed():
+                return
+            body = {
+                "metadata": {"annotations": {MANAGED_BY_ANNOTATION: None}},
+                "spec": {"selector": {POD_HASH_LABEL: None}},
+            }
+            try:
+                self.services.remember(
+                    await self.kube.patch(SERVICES, meta["name"], body, namespace=namespace)
+                )
+                log.info("released service", service=meta["name"])
+            except ApiError as exc:
+                if not exc.not_found:
+                    raise
+
+    # -- views for metrics -------------------------------------------------------------------
+
+    def views(self) -> list[RolloutView]:
+        out = []
+        for obj in list(self.rollouts.items()):
+            key = _key(obj)
+            out.append(RolloutView(obj, self.desired_weights.get(key), self.observed(obj)))
+        return out
+
+    def observed(self, obj: JsonDict) -> dict[str, list[tuple[str, int]]]:
+        """Per router: (object description, canary weight) read from the caches now."""
+        try:
+            rollout = parse_rollout(obj)
+        except InvalidRollout:
+            return {}
+        bound, states, _ = self._routers_readonly(obj, rollout)
+        result: dict[str, list[tuple[str, int]]] = {}
+        for b, state in zip(bound, states, strict=True):
+            if state.errors:
+                continue
+            result[b.router.name] = [(w.object, w.canary) for w in b.router.read_weight(b.ctx)]
+        return result
+
+    def _routers_readonly(
+        self, obj: JsonDict, rollout: Rollout
+    ) -> tuple[list[BoundRouter], list[RouterState], list[str]]:
+        saved = self._refs_of.get(_key(obj), set())
+        try:
+            return self._routers(obj, rollout)
+        finally:
+            self._index(_key(obj), saved)
+
+
+def _key(obj: JsonDict) -> Key:
+    meta = obj.get("metadata") or {}
+    return (meta.get("namespace") or "", meta.get("name") or "")
+
+
+def _invalid_status(obj: JsonDict, errors: list[str]) -> JsonDict:
+    status = dict(obj.get("status") or {})
+    name = (obj.get("metadata") or {}).get("name", "")
+    message = f'The Rollout "{name}" is invalid: ' + "; ".join(errors)
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    conditions = [c for c in status.get("conditions") or [] if c.get("type") != "InvalidSpec"]
+    conditions.append(
+        {
+            "type": "InvalidSpec",
+            "status": "True",
+            "reason": "InvalidSpec",
+            "message": message,
+            "lastUpdateTime": now,
+            "lastTransitionTime": now,
+        }
+    )
+    status.update(
+        conditions=conditions,
+        phase="Degraded",
+        message=f"InvalidSpec: {message}",
+        observedGeneration=str((obj.get("metadata") or {}).get("generation", "")),
+    )
+    return status

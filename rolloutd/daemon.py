@@ -1,0 +1,121 @@
+"""`rolloutd run`: the controller process.
+
+Start-up order: logging, one API client, the ConfigMap (the controller-wide configuration),
+the routers it enables, the caches, then the workers. SIGTERM and SIGINT stop it gracefully:
+workers finish the reconcile they are in, watches close, the client closes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from typing import Any
+
+import structlog
+
+from rolloutd import logs
+
+log = structlog.get_logger("rolloutd.daemon")
+
+
+def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    env = os.environ.get
+    p = subparsers.add_parser(
+        "run",
+        help="run the controller",
+        description="Reconcile argoproj.io/v1alpha1 Rollouts with Argo Rollouts' semantics.",
+    )
+    p.add_argument(
+        "--kubeconfig",
+        default=env("KUBECONFIG"),
+        help="kubeconfig file (default: $KUBECONFIG, ~/.kube/config, then in-cluster)",
+    )
+    p.add_argument("--context", default=None, help="kubeconfig context")
+    p.add_argument(
+        "--namespace",
+        default=env("ROLLOUTD_WATCH_NAMESPACE") or None,
+        help="only watch this namespace (default: all)",
+    )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=None,
+        help="concurrent reconciles (default: the ConfigMap's workers, else 10)",
+    )
+    p.add_argument("--metrics-port", type=int, default=int(env("ROLLOUTD_METRICS_PORT", "8090")))
+    p.add_argument("--health-port", type=int, default=int(env("ROLLOUTD_HEALTH_PORT", "8080")))
+    p.add_argument(
+        "--bind-address",
+        default=env("ROLLOUTD_BIND_ADDRESS", "0.0.0.0"),
+        help="address the metrics and health servers listen on",
+    )
+    p.add_argument(
+        "--config-map",
+        default=env("ROLLOUTD_CONFIG_MAP", "rolloutd-config"),
+        help="name of the ConfigMap with the controller configuration",
+    )
+    p.add_argument(
+        "--config-namespace",
+        default=env("POD_NAMESPACE"),
+        help="namespace of that ConfigMap and of the leader Lease "
+        "(default: $POD_NAMESPACE, else the kubeconfig's namespace)",
+    )
+    p.add_argument(
+        "--leader-elect",
+        action=argparse.BooleanOptionalAction,
+        default=env("ROLLOUTD_LEADER_ELECT", "false").lower() == "true",
+        help="use a Lease so only one replica writes",
+    )
+    p.add_argument("--lease-name", default="rolloutd-controller-lock")
+    p.add_argument("--lease-duration", type=float, default=15.0)
+    p.add_argument("--renew-deadline", type=float, default=10.0)
+    p.add_argument("--retry-period", type=float, default=2.0)
+    p.add_argument(
+        "--identity",
+        default=env("POD_NAME") or None,
+        help="this replica's name in the Lease (default: $POD_NAME or hostname-pid)",
+    )
+    p.add_argument("--log-level", default=env("ROLLOUTD_LOG_LEVEL", "info"))
+    p.add_argument(
+        "--log-format",
+        choices=("auto", "json", "console"),
+        default=env("ROLLOUTD_LOG_FORMAT", "auto"),
+    )
+    p.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        logs.configure(args.log_level, args.log_format)
+    except ValueError as exc:
+        print(f"error: --log-level: {exc}", file=sys.stderr)
+        return 2
+    try:
+        return asyncio.run(_main(args))
+    except KeyboardInterrupt:
+        return 0
+
+
+async def _main(args: argparse.Namespace) -> int:
+    from rolloutd.runtime import Runtime, StartupError
+
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        runtime = await Runtime.start(_options(args))
+    except StartupError as exc:
+        log.error("cannot start", error=str(exc))
+        return 1
+    try:
+        return await runtime.serve(stop)
+    finally:
+        await runtime.close()
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    return {k: v for k, v in vars(args).items() if k != "handler"}

@@ -1,0 +1,92 @@
+"""Kubernetes Events for the objects rolloutd acts on, as `kubectl describe` shows them.
+
+The same (object, reason, message) within a short window is counted on the existing Event
+instead of creating a new one, the way client-go's recorder aggregates, so a retrying error
+does not flood etcd. Recording is best effort: a failure is logged, never raised.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import OrderedDict
+from collections.abc import Callable
+from typing import Any
+
+import structlog
+
+from rolloutd.kube.client import ApiError, ClusterUnreachable, KubeClient
+from rolloutd.kube.resources import EVENTS
+
+log = structlog.get_logger("rolloutd.events")
+_CACHE_SIZE = 4096
+
+EventObserver = Callable[[str, str, str, str, str], None]
+"""(namespace, name, type, reason, message) of each recorded event, e.g. for metrics."""
+
+
+class EventRecorder:
+    def __init__(self, kube: KubeClient, component: str = "rolloutd") -> None:
+        self.kube = kube
+        self.component = component
+        self._recent: OrderedDict[tuple[str, ...], tuple[str, int]] = OrderedDict()
+        self.observers: list[EventObserver] = []
+
+    async def record(
+        self, involved: dict[str, Any], event_type: str, reason: str, message: str
+    ) -> None:
+        meta = involved.get("metadata") or {}
+        namespace = meta.get("namespace") or "default"
+        name = meta.get("name", "")
+        for observer in self.observers:
+            observer(namespace, name, event_type, reason, message)
+        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        key = (namespace, meta.get("uid", ""), event_type, reason, message)
+        try:
+            seen = self._recent.get(key)
+            if seen is not None:
+                event_name, count = seen
+                await self.kube.patch(
+                    EVENTS,
+                    event_name,
+                    {"count": count + 1, "lastTimestamp": now},
+                    namespace=namespace,
+                )
+                self._remember(key, event_name, count + 1)
+                return
+            event_name = f"{name}.{uuid.uuid4().hex[:16]}"
+            await self.kube.create(
+                EVENTS,
+                {
+                    "apiVersion": "v1",
+                    "kind": "Event",
+                    "metadata": {"name": event_name, "namespace": namespace},
+                    "involvedObject": {
+                        "apiVersion": involved.get("apiVersion"),
+                        "kind": involved.get("kind"),
+                        "name": name,
+                        "namespace": namespace,
+                        "uid": meta.get("uid"),
+                        "resourceVersion": meta.get("resourceVersion"),
+                    },
+                    "type": event_type,
+                    "reason": reason,
+                    "message": message[:1024],
+                    "source": {"component": self.component},
+                    "reportingComponent": self.component,
+                    "firstTimestamp": now,
+                    "lastTimestamp": now,
+                    "count": 1,
+                },
+                namespace=namespace,
+            )
+            self._remember(key, event_name, 1)
+        except (ApiError, ClusterUnreachable) as exc:
+            self._recent.pop(key, None)
+            log.warning("could not record event", reason=reason, error=str(exc))
+
+    def _remember(self, key: tuple[str, ...], event_name: str, count: int) -> None:
+        self._recent[key] = (event_name, count)
+        self._recent.move_to_end(key)
+        while len(self._recent) > _CACHE_SIZE:
+            self._recent.popitem(last=False)

@@ -1,0 +1,192 @@
+"""A list+watch cache of one resource type (client-go's informer, the small version).
+
+It lists once, remembers the list's resourceVersion, and watches from there with bookmarks.
+When the server ends the stream it watches again from the last version it saw; when that
+version is too old (410 Gone) it lists again and reports the difference as events; when the
+connection breaks it backs off (with jitter) and retries. Objects are kept as the dicts the
+server sent, keyed by (namespace, name). Handlers run synchronously on each change, so they
+must be cheap: the controller's only enqueue keys.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Callable, Iterable
+from typing import Any
+
+import structlog
+
+from rolloutd.kube.client import ApiError, ClusterUnreachable, KubeClient
+from rolloutd.kube.resources import Resource
+
+JsonDict = dict[str, Any]
+Key = tuple[str, str]
+Handler = Callable[[str, JsonDict, JsonDict | None], None]
+"""(event type ADDED|MODIFIED|DELETED, object, previous object or None)."""
+
+log = structlog.get_logger("rolloutd.informer")
+
+
+def object_key(obj: JsonDict) -> Key:
+    meta = obj.get("metadata") or {}
+    return (meta.get("namespace") or "", meta.get("name") or "")
+
+
+def strip_managed_fields(obj: JsonDict) -> JsonDict:
+    """Drop `metadata.managedFields`: nobody here reads it, and it is often half an object."""
+    meta = obj.get("metadata")
+    if isinstance(meta, dict):
+        meta.pop("managedFields", None)
+    return obj
+
+
+def _rv(obj: JsonDict | None) -> int:
+    try:
+        return int(((obj or {}).get("metadata") or {}).get("resourceVersion") or 0)
+    except ValueError:
+        return 0
+
+
+class Informer:
+    """Cache + watch of one resource; see the module docstring."""
+
+    def __init__(
+        self,
+        kube: KubeClient,
+        resource: Resource,
+        *,
+        namespace: str | None = None,
+        label_selector: str | None = None,
+        watch_timeout: int = 300,
+        transform: Callable[[JsonDict], JsonDict] | None = strip_managed_fields,
+    ) -> None:
+        self.kube = kube
+        self.resource = resource
+        self.namespace = namespace
+        self.label_selector = label_selector
+        self.watch_timeout = watch_timeout
+        self.transform = transform
+        self.store: dict[Key, JsonDict] = {}
+        self.handlers: list[Handler] = []
+        self.synced = asyncio.Event()
+        self.lists = 0
+        self.relists = 0
+        self._resource_version: str | None = None
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def get(self, namespace: str, name: str) -> JsonDict | None:
+        return self.store.get((namespace if self.resource.namespaced else "", name))
+
+    def items(self) -> Iterable[JsonDict]:
+        return self.store.values()
+
+    def remember(self, obj: JsonDict) -> None:
+        """Take an object a write returned, unless the cache already has a newer one."""
+        if self.transform is not None:
+            obj = self.transform(obj)
+        key = object_key(obj)
+        old = self.store.get(key)
+        if old is None or _rv(obj) > _rv(old):
+            self.store[key] = obj
+            self._notify("MODIFIED" if old else "ADDED", obj, old)
+
+    # -- running ----------------------------------------------------------------------------
+
+    def add_handler(self, handler: Handler) -> None:
+        self.handlers.append(handler)
+
+    def _notify(self, kind: str, obj: JsonDict, old: JsonDict | None) -> None:
+        for handler in self.handlers:
+            try:
+                handler(kind, obj, old)
+            except Exception:  # a handler bug must not stop the cache
+                log.exception("informer handler failed", resource=str(self.resource))
+
+    async def run(self) -> None:
+        """List and watch until cancelled."""
+        backoff = 0.5
+        while True:
+            try:
+                if self._resource_version is None:
+                    await self._list()
+                await self._watch()
+                backoff = 0.5
+            except ApiError as exc:
+                if exc.gone:
+                    # Our resourceVersion was compacted away: start over from a fresh list.
+                    self.relists += 1
+                    self._resource_version = None
+                    continue
+                if exc.not_found:
+                    # The CRD is not installed (yet): keep an empty cache, look again later.
+                    self.synced.set()
+                    self._resource_version = None
+                    await asyncio.sleep(30)
+                    continue
+                log.warning("watch failed", resource=str(self.resource), error=str(exc))
+                self._resource_version = None
+                await asyncio.sleep(backoff * (1 + random.random()))
+                backoff = min(backoff * 2, 30)
+            except ClusterUnreachable as exc:
+                log.warning("watch broke", resource=str(self.resource), error=str(exc))
+                await asyncio.sleep(backoff * (1 + random.random()))
+                backoff = min(backoff * 2, 30)
+
+    async def _list(self) -> None:
+        page = await self.kube.list_all(
+            self.resource, namespace=self.namespace, label_selector=self.label_selector
+        )
+        self.lists += 1
+        fresh: dict[Key, JsonDict] = {}
+        for item in page.get("items") or []:
+            # Lists omit kind/apiVersion on items; routers and the CLI expect them.
+            item.setdefault("apiVersion", self.resource.api_version)
+            item.setdefault("kind", self.resource.kind)
+            if self.transform is not None:
+                item = self.transform(item)
+            fresh[object_key(item)] = item
+        old_store = self.store
+        self.store = fresh
+        for key, obj in fresh.items():
+            old = old_store.get(key)
+            if old is None:
+                self._notify("ADDED", obj, None)
+            elif _rv(old) != _rv(obj):
+                self._notify("MODIFIED", obj, old)
+        for key, obj in old_store.items():
+            if key not in fresh:
+                self._notify("DELETED", obj, obj)
+        self._resource_version = (page.get("metadata") or {}).get("resourceVersion")
+        self.synced.set()
+
+    async def _watch(self) -> None:
+        async for event in self.kube.watch(
+            self.resource,
+            namespace=self.namespace,
+            resource_version=self._resource_version,
+            label_selector=self.label_selector,
+            timeout_seconds=self.watch_timeout,
+        ):
+            kind = event.get("type")
+            obj = event.get("object") or {}
+            rv = (obj.get("metadata") or {}).get("resourceVersion")
+            if kind == "BOOKMARK":
+                self._resource_version = rv or self._resource_version
+                continue
+            if self.transform is not None:
+                obj = self.transform(obj)
+            key = object_key(obj)
+            old = self.store.get(key)
+            if kind == "DELETED":
+                self.store.pop(key, None)
+                self._notify("DELETED", obj, old)
+            elif kind in ("ADDED", "MODIFIED"):
+                if old is not None and _rv(old) >= _rv(obj):
+                    # We already hold this or a newer copy (from a write's response).
+                    self._resource_version = rv or self._resource_version
+                    continue
+                self.store[key] = obj
+                self._notify(kind, obj, old)
+            self._resource_version = rv or self._resource_version
