@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from decimal import Decimal
 from typing import Any
 
@@ -19,7 +20,7 @@ REF = openshift.RouteRef(
 )
 
 
-def route(to: int | None, alternates: list[tuple[str, int | None]]) -> dict[str, Any]:
+def route(to: int | None, alternates: Sequence[tuple[str, int | None]]) -> dict[str, Any]:
     spec: dict[str, Any] = {"to": {"kind": "Service", "name": "stable"}}
     if to is not None:
         spec["to"]["weight"] = to
