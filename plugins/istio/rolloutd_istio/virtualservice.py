@@ -19,6 +19,10 @@ The rules, and where we differ from Argo Rollouts on purpose:
   destination gets `100 - canary - experiments - foreign`; if that would be negative the route
   cannot carry the weight asked for, and that is an error naming the route.
 - Only weights that differ are written, as `replace` (or `add` where the field is missing).
+- Experiment destinations (`additional`) get their weight, and are appended when missing
+  (host-level routing only). rolloutd does not record which destinations it appended, so once
+  an experiment is over its destination counts as foreign: the controller should pass it once
+  more with weight 0 (Argo deletes every destination it does not know instead).
 """
 
 from __future__ import annotations
