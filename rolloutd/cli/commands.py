@@ -29,7 +29,6 @@ from rolloutd.cli.errors import CliError
 from rolloutd.cli.session import Session, connect, label_selector
 from rolloutd.cli.timefmt import parse_duration_string, parse_go_duration
 from rolloutd.cli.watch import Caches, ObjectCache
-from rolloutd.kube.client import ApiError
 from rolloutd.kube.resources import ANALYSIS_RUNS, PODS, REPLICA_SETS, ROLLOUTS
 
 JsonDict = dict[str, Any]
@@ -396,6 +395,8 @@ async def set_image(ctx: Context) -> int:
         raise CliError(str(exc)) from exc
 
     async def body(session: Session) -> int:
+        from rolloutd.kube.client import ApiError
+
         for attempt in range(SET_IMAGE_ATTEMPTS):
             rollout = await session.get_rollout(args.name)
             try:

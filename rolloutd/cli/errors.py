@@ -8,8 +8,11 @@ and what to try next.
 
 from __future__ import annotations
 
-from rolloutd.kube.client import ApiError, ClusterUnreachable, Connection
-from rolloutd.kube.resources import Resource
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # the client pulls in kubernetes-asyncio: import it only to connect
+    from rolloutd.kube.client import ApiError, ClusterUnreachable, Connection
+    from rolloutd.kube.resources import Resource
 
 
 class CliError(Exception):

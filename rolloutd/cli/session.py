@@ -12,13 +12,13 @@ import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
-
-from kubernetes_asyncio.config import ConfigException
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from rolloutd.cli.errors import CliError, api_error, unreachable_error
-from rolloutd.kube.client import ApiError, ClusterUnreachable, KubeClient, PatchType
 from rolloutd.kube.resources import ROLLOUTS, Resource
+
+if TYPE_CHECKING:
+    from rolloutd.kube.client import KubeClient, PatchType
 
 JsonDict = dict[str, Any]
 T = TypeVar("T")
@@ -82,6 +82,8 @@ class Session:
         subresource: str = "",
     ) -> T:
         """Run one API call, turning its failure into a CliError that says what failed."""
+        from rolloutd.kube.client import ApiError, ClusterUnreachable
+
         try:
             return await action()
         except ApiError as exc:
@@ -152,6 +154,8 @@ class Session:
         `missing_ok` turns "this type is not served" into an empty list, for optional types
         such as AnalysisRuns on a cluster without that CRD.
         """
+        from rolloutd.kube.client import ApiError
+
         ns = None if all_namespaces else (namespace or self.namespace)
         try:
             page = await self.call(
@@ -170,6 +174,11 @@ class Session:
 
 async def connect(*, kubeconfig: str | None, context: str | None, namespace: str | None) -> Session:
     """Open a Session from the kubectl-style flags; failures become CliErrors."""
+    # kubernetes-asyncio takes a second or more to import: only commands that connect pay it.
+    from kubernetes_asyncio.config import ConfigException
+
+    from rolloutd.kube.client import ClusterUnreachable, KubeClient
+
     path = kubeconfig_path(kubeconfig)
     try:
         kube = await KubeClient.connect(kubeconfig=path, context=context)

@@ -15,7 +15,6 @@ from typing import Any
 
 from rolloutd.cli.errors import CliError, api_error, unreachable_error
 from rolloutd.cli.session import Session
-from rolloutd.kube.client import ApiError, ClusterUnreachable
 from rolloutd.kube.resources import Resource
 
 JsonDict = dict[str, Any]
@@ -87,6 +86,8 @@ class ObjectCache:
 
     async def run(self) -> None:
         """Keep the cache current until cancelled; a lasting failure is left in `error`."""
+        from rolloutd.kube.client import ApiError, ClusterUnreachable
+
         delay = 0.5
         version = ""
         while True:

@@ -600,3 +600,27 @@ def test_colour_only_on_a_terminal(
 
 def test_not_found_helper_matches_the_api_wording() -> None:
     assert str(not_found(ROLLOUTS, "x").message) == 'rollouts.argoproj.io "x" not found'
+
+
+def test_unreachable_cluster_with_a_real_client(tmp_path: Path) -> None:
+    """Nothing listens on port 1: the real client's failure becomes one clear line."""
+    kubeconfig = tmp_path / "config"
+    kubeconfig.write_text(
+        yaml.safe_dump(
+            {
+                "apiVersion": "v1",
+                "kind": "Config",
+                "clusters": [{"name": "c", "cluster": {"server": "https://127.0.0.1:1"}}],
+                "users": [{"name": "u", "user": {"token": "t"}}],
+                "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                "current-context": "x",
+            }
+        )
+    )
+    code, out, err = run("get", "rollout", "demo", "--kubeconfig", str(kubeconfig))
+    assert (code, out) == (1, "")
+    assert err.startswith(
+        f"Error: cannot reach the Kubernetes API server at https://127.0.0.1:1 "
+        f"(kubeconfig {kubeconfig}): "
+    )
+    assert err.count("\n") == 1 and "rolloutd sandbox up" in err

@@ -33,3 +33,19 @@ def test_cli_never_imports_the_controller() -> None:
         if name.startswith(FORBIDDEN)
     }
     assert offenders == set()
+
+
+def test_offline_commands_do_not_load_the_kubernetes_client() -> None:
+    """`version`, `lint` and `--help` stay fast: kubernetes-asyncio loads only to connect."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, io; from rolloutd.cli import app; "
+        "app.run(['version', '--short'], out=io.StringIO()); "
+        "print(any(m.startswith('kubernetes_asyncio') for m in sys.modules))"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert result.stdout.strip() == "False"
