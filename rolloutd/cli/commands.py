@@ -426,11 +426,11 @@ async def undo(ctx: Context) -> int:
         selector = label_selector(ri.spec(rollout).get("selector"))
         replica_sets = await session.list_items(REPLICA_SETS, selector=selector)
         try:
-            target = patches.undo_target(rollout, replica_sets, args.to_revision)
             patch = patches.undo_patch(rollout, replica_sets, args.to_revision)
+            target = patches.undo_target(rollout, replica_sets, args.to_revision)
         except patches.PatchError as exc:
             raise CliError(str(exc)) from exc
-        revision = ri.meta(target).get("annotations", {}).get(ri.REVISION_ANNOTATION, "")
+        revision = (ri.meta(target).get("annotations") or {}).get(ri.REVISION_ANNOTATION, "")
         if patch is None:
             ctx.print(f"skipped rollback (current template already matches revision {revision})")
             return 0

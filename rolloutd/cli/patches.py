@@ -243,6 +243,14 @@ def undo_patch(
     rollout: Mapping[str, Any], replica_sets: Sequence[Mapping[str, Any]], to_revision: int = 0
 ) -> list[JsonDict] | None:
     """The JSON patch `undo` sends (§3.15), or None when the template already matches."""
+    workload = ri.spec(rollout).get("workloadRef")
+    if isinstance(workload, dict):
+        # Argo patches the referenced workload instead; writing a template into a Rollout that
+        # takes its template from elsewhere would make it invalid, so refuse rather than guess.
+        raise PatchError(
+            f"undo of a Rollout that uses workloadRef is not supported: roll back the "
+            f"{workload.get('kind', 'workload')} {workload.get('name', '')!r} it references"
+        )
     target = undo_target(rollout, replica_sets, to_revision)
     wanted = _template_without_hash(ri.spec(target).get("template"))
     current = _template_without_hash(ri.spec(rollout).get("template"))

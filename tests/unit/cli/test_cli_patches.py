@@ -199,6 +199,12 @@ class TestUndo:
         sets = [rs(3, "demo:green"), rs(2, "demo:blue")]
         assert patches.undo_patch(canary(), sets) is None
 
+    def test_workload_ref_is_refused(self) -> None:
+        ro = canary()
+        ro["spec"]["workloadRef"] = {"apiVersion": "apps/v1", "kind": "Deployment", "name": "d"}
+        with pytest.raises(PatchError, match="roll back the Deployment 'd'"):
+            patches.undo_patch(ro, [rs(2, "demo:green"), rs(1, "demo:red")])
+
     def test_single_revision(self) -> None:
         with pytest.raises(PatchError, match='no revision found for rollout "demo"'):
             patches.undo_patch(canary(), [rs(1, "demo:blue")])
