@@ -49,8 +49,11 @@ async def cli(*args: str, kubeconfig: str | None = None) -> tuple[int, str, str]
         env["KUBECONFIG"] = kubeconfig
     env.pop("NO_COLOR", None)
     process = await asyncio.create_subprocess_exec(
-        CLI, *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        CLI,
+        *args,
+        env=env,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
     )
     out, err = await asyncio.wait_for(process.communicate(), timeout=120)
     assert process.returncode is not None
@@ -75,8 +78,11 @@ async def create_rollout(kube: KubeClient, namespace: str, fixture: str) -> dict
     created = await kube.create(ROLLOUTS, body, namespace=namespace)
     status["observedGeneration"] = str(created["metadata"]["generation"])
     return await kube.patch(
-        ROLLOUTS, body["metadata"]["name"], {"status": status},
-        namespace=namespace, subresource="status",
+        ROLLOUTS,
+        body["metadata"]["name"],
+        {"status": status},
+        namespace=namespace,
+        subresource="status",
     )
 
 
@@ -85,8 +91,12 @@ async def read(kube: KubeClient, namespace: str) -> dict[str, Any]:
 
 
 async def test_not_found(kube: KubeClient, namespace: str, rollouts_crd: None) -> None:
-    for args in (["get", "rollout", "nope"], ["promote", "nope"], ["abort", "nope"],
-                 ["status", "nope", "--watch=false"]):
+    for args in (
+        ["get", "rollout", "nope"],
+        ["promote", "nope"],
+        ["abort", "nope"],
+        ["status", "nope", "--watch=false"],
+    ):
         code, out, err = await cli(*args, "-n", namespace)
         assert (code, out, err) == (1, "", 'Error: rollouts.argoproj.io "nope" not found\n')
 
@@ -140,8 +150,12 @@ async def test_promote_full_set_image_and_restart(
     assert (await read(kube, namespace))["status"]["promoteFull"] is True
 
     code, out, _ = await cli(
-        "set", "image", "rollouts-demo", "rollouts-demo=argoproj/rollouts-demo:green",
-        "-n", namespace,
+        "set",
+        "image",
+        "rollouts-demo",
+        "rollouts-demo=argoproj/rollouts-demo:green",
+        "-n",
+        namespace,
     )
     assert (code, out) == (0, 'rollout "rollouts-demo" image updated\n')
     template = (await read(kube, namespace))["spec"]["template"]
@@ -166,11 +180,15 @@ async def test_undo_restores_the_previous_template(
                 "name": obj["metadata"]["name"],
                 "labels": obj["metadata"]["labels"],
                 "annotations": obj["metadata"]["annotations"],
-                "ownerReferences": [{
-                    "apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
-                    "name": "rollouts-demo", "uid": rollout["metadata"]["uid"],
-                    "controller": True,
-                }],
+                "ownerReferences": [
+                    {
+                        "apiVersion": "argoproj.io/v1alpha1",
+                        "kind": "Rollout",
+                        "name": "rollouts-demo",
+                        "uid": rollout["metadata"]["uid"],
+                        "controller": True,
+                    }
+                ],
             },
             # No pods: the test is about the template, not about scheduling.
             "spec": {**obj["spec"], "replicas": 0},
@@ -199,11 +217,22 @@ async def test_get_status_and_list_read_the_live_object(
     ]
     assert "\x1b[" not in out  # not a terminal: no colour
     assert await cli("status", "rollouts-demo", "--watch=false", "-n", namespace) == (
-        0, "Paused - CanaryPauseStep\n", ""
+        0,
+        "Paused - CanaryPauseStep\n",
+        "",
     )
     code, out, _ = await cli("list", "rollouts", "-n", namespace)
-    assert out.splitlines()[1].split() == ["rollouts-demo", "Canary", "Paused", "1/8", "20",
-                                           "6/6", "5", "1", "6"]
+    assert out.splitlines()[1].split() == [
+        "rollouts-demo",
+        "Canary",
+        "Paused",
+        "1/8",
+        "20",
+        "6/6",
+        "5",
+        "1",
+        "6",
+    ]
 
 
 async def test_context_namespace_is_the_default(
@@ -219,10 +248,17 @@ async def test_context_namespace_is_the_default(
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(yaml.safe_dump(config))
     kubeconfig.chmod(0o600)
-    code, out, _ = await cli("status", "rollouts-demo", "--watch=false", "--context", "cli-test",
-                             kubeconfig=str(kubeconfig))
+    code, out, _ = await cli(
+        "status",
+        "rollouts-demo",
+        "--watch=false",
+        "--context",
+        "cli-test",
+        kubeconfig=str(kubeconfig),
+    )
     assert (code, out) == (0, "Healthy\n")
-    code, _, err = await cli("status", "rollouts-demo", "--context", "nope",
-                             kubeconfig=str(kubeconfig))
+    code, _, err = await cli(
+        "status", "rollouts-demo", "--context", "nope", kubeconfig=str(kubeconfig)
+    )
     assert code == 1
     assert err == f'Error: context "nope" does not exist in kubeconfig {kubeconfig}\n'
