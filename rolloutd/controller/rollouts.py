@@ -180,12 +180,16 @@ class RolloutController:
 
     # -- running ---------------------------------------------------------------------------------
 
-    async def run(self) -> None:
+    async def run(self, *, leading: asyncio.Event | None = None) -> None:
+        """Run the caches, then the workers; with `leading`, the workers wait until it is set
+        (leader election: a standby keeps its caches warm but does not reconcile)."""
         async with asyncio.TaskGroup() as tasks:
             for informer in self.informers.values():
                 tasks.create_task(informer.run())
             await self.wait_synced()
             log.info("caches synced", informers=len(self.informers))
+            if leading is not None:
+                await leading.wait()
             tasks.create_task(self.queue.run_timers())
             for _ in range(self.workers):
                 tasks.create_task(self._worker())
