@@ -78,6 +78,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=env("POD_NAME") or None,
         help="this replica's name in the Lease (default: $POD_NAME or hostname-pid)",
     )
+    p.add_argument(
+        "--instance-id",
+        default=env("ROLLOUTD_INSTANCE_ID") or None,
+        help="only reconcile Rollouts labelled argo-rollouts.argoproj.io/"
+        "controller-instance-id=<id> (default: only those without the label)",
+    )
     p.add_argument("--log-level", default=env("ROLLOUTD_LOG_LEVEL", "info"))
     p.add_argument(
         "--log-format",

@@ -20,12 +20,6 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     daemon.add_parser(subparsers)
     sandbox_command.add_parser(subparsers)
-    try:
-        from rolloutd import demo
-    except ImportError:  # pragma: no cover - during bootstrap only
-        pass
-    else:
-        demo.add_parser(subparsers)
     return parser
 
 

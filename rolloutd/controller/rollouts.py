@@ -43,6 +43,7 @@ from rolloutd.traffic.registry import RouterRegistry, RouterUnavailable, routers
 JsonDict = dict[str, Any]
 Key = tuple[str, str]
 log = structlog.get_logger("rolloutd.controller")
+INSTANCE_ID_LABEL = "argo-rollouts.argoproj.io/controller-instance-id"
 
 
 @dataclass
@@ -102,6 +103,7 @@ class RolloutController:
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         allowed: Callable[[], bool] = lambda: True,
         enabled_routers: Sequence[str] | None = None,
+        instance_id: str | None = None,
     ) -> None:
         self.kube = kube
         self.registry = registry
@@ -112,7 +114,13 @@ class RolloutController:
         self.allowed = allowed
         self.queue: WorkQueue[Key] = WorkQueue("rollouts")
         self.stats = ReconcileStats()
-        self.rollouts = Informer(kube, ROLLOUTS, namespace=namespace)
+        # Argo's sharding rule: with no instance id, only Rollouts without the label are ours.
+        instance_selector = (
+            f"{INSTANCE_ID_LABEL}={instance_id}" if instance_id else f"!{INSTANCE_ID_LABEL}"
+        )
+        self.rollouts = Informer(
+            kube, ROLLOUTS, namespace=namespace, label_selector=instance_selector
+        )
         self.replica_sets = Informer(
             kube, REPLICA_SETS, namespace=namespace, label_selector=POD_HASH_LABEL
         )

@@ -757,7 +757,8 @@ class _Planner:
                 self.status["controllerPause"] = False
                 self.emit(st.ROLLOUT_RESUMED, "Rollout is resumed")
                 return True
-            start = st.timestamp(self.now)
+            # Round up: the condition keeps whole seconds, and a pause must never be shorter.
+            start = st.timestamp(self.now + dt.timedelta(microseconds=999_999))
             self.status["pauseConditions"] = [
                 *pauses,
                 {"reason": st.CANARY_PAUSE_STEP, "startTime": start},
