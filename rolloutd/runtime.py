@@ -1,26 +1,39 @@
 """Assembles a running controller process from its parts and runs it until told to stop.
 
-Parts: the API client, the configuration (ConfigMap), the router registry, the Rollout
-controller, the metrics and health servers, and leader election. `daemon.py` parses the
+Parts: the API client, the configuration (ConfigMap, then watched), the router registry, the
+Rollout controller, the metrics and health servers, and leader election. `daemon.py` parses the
 command line; this module owns lifetimes.
+
+With --leader-elect every replica runs its caches, but only the Lease holder's workers run and
+write (`allowed` is checked before every write as well). Exit codes: 0 after SIGTERM/SIGINT
+(workers stopped first, then the Lease is released so a standby takes over at once); 1 when
+leadership is lost, or when a part fails, so Kubernetes restarts the process.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
+from collections.abc import Callable
 from typing import Any
 
 import structlog
 
 from rolloutd import logs
 from rolloutd.config import Config, ConfigError, parse_config_map
+from rolloutd.config_watch import ConfigWatcher
 from rolloutd.controller.rollouts import RolloutController
 from rolloutd.kube.client import ApiError, ClusterUnreachable, KubeClient
 from rolloutd.kube.events import EventRecorder
+from rolloutd.kube.leader import LeaderElector, LeadershipLost
 from rolloutd.kube.resources import CONFIG_MAPS
+from rolloutd.metrics import MetricsCollector, new_registry
+from rolloutd.server import Health, Heartbeat, Servers
 from rolloutd.traffic.registry import RouterRegistry
 
+JsonDict = dict[str, Any]
 log = structlog.get_logger("rolloutd.runtime")
 
 
@@ -29,11 +42,35 @@ class StartupError(Exception):
 
 
 class Runtime:
-    def __init__(self, kube: KubeClient, options: dict[str, Any], config: Config) -> None:
+    def __init__(
+        self,
+        kube: KubeClient,
+        options: dict[str, Any],
+        config: Config,
+        *,
+        config_map: JsonDict | None = None,
+        config_errors: list[str] | None = None,
+    ) -> None:
         self.kube = kube
         self.options = options
         self.config = config
         self.config_namespace: str = options.get("config_namespace") or kube.connection.namespace
+        self.identity: str = options.get("identity") or f"{socket.gethostname()}-{os.getpid()}"
+        self.elector: LeaderElector | None = None
+        if options.get("leader_elect"):
+            try:
+                self.elector = LeaderElector(
+                    kube,
+                    namespace=self.config_namespace,
+                    name=options.get("lease_name") or "rolloutd-controller-lock",
+                    identity=self.identity,
+                    lease_duration=options.get("lease_duration", 15.0),
+                    renew_deadline=options.get("renew_deadline", 10.0),
+                    retry_period=options.get("retry_period", 2.0),
+                )
+            except ValueError as exc:
+                raise StartupError(str(exc)) from None
+        allowed = self._allowed()
         installed = RouterRegistry().available
         self.registry = RouterRegistry(config.router_settings())
         self.events = EventRecorder(kube)
@@ -44,8 +81,39 @@ class Runtime:
             workers=options.get("workers") or config.workers,
             events=self.events,
             enabled_routers=config.enabled_routers(installed),
-            instance_id=options.get("instance_id"),
+            allowed=allowed,
         )
+        self.config_watch: ConfigWatcher | None = None
+        if options.get("config_map"):
+            self.config_watch = ConfigWatcher(
+                kube,
+                namespace=self.config_namespace,
+                name=options["config_map"],
+                started=config,
+                initial=config_map,
+                initial_errors=config_errors,
+                # Its own recorder: ConfigMap events are not counted as Rollout events.
+                events=EventRecorder(kube),
+                may_record=allowed,
+                workers_pinned=bool(options.get("workers")),
+            )
+        watch = self.config_watch
+        self.metrics = MetricsCollector(
+            identity=self.identity,
+            is_leader=allowed,
+            config_valid=lambda: watch is None or watch.valid,
+            restart_pending=lambda: watch is not None and watch.restart_pending,
+        )
+        self.metrics.controller = self.controller
+        kube.observers.append(self.metrics.observe_request)
+        self.events.observers.append(self.metrics.observe_event)
+        self.metrics_registry = new_registry(self.metrics)
+
+    def _allowed(self) -> Callable[[], bool]:
+        elector = self.elector
+        if elector is None:
+            return lambda: True
+        return lambda: elector.is_leader
 
     @classmethod
     async def start(cls, options: dict[str, Any]) -> Runtime:
@@ -56,16 +124,19 @@ class Runtime:
         except ClusterUnreachable as exc:
             raise StartupError(str(exc)) from None
         namespace = options.get("config_namespace") or kube.connection.namespace
+        errors: list[str] | None = None
         try:
-            config = await load_config(kube, namespace, options.get("config_map", ""))
-        except ConfigError as exc:
-            log.error("bad configuration; using defaults", errors=exc.errors)
-            config = Config()
+            config_map = await load_config_map(kube, namespace, options.get("config_map", ""))
         except (ApiError, ClusterUnreachable) as exc:
             await kube.close()
             raise StartupError(
                 f"cannot read configuration from {kube.connection.server}: {exc}"
             ) from None
+        try:
+            config = parse_config_map(config_map)
+        except ConfigError as exc:
+            log.error("bad configuration; using defaults", errors=exc.errors)
+            config, errors = Config(), exc.errors
         logs.set_level(config.log_level)
         log.info(
             "starting",
@@ -73,36 +144,125 @@ class Runtime:
             namespace=options.get("namespace") or "(all)",
             routers=config.enabled_routers(RouterRegistry().available),
         )
-        return cls(kube, options, config)
+        try:
+            return cls(kube, options, config, config_map=config_map, config_errors=errors)
+        except StartupError:
+            await kube.close()
+            raise
+
+    def leadership(self) -> JsonDict:
+        """Leader-election state for /readyz."""
+        elector = self.elector
+        if elector is None:
+            return {"state": "disabled", "identity": self.identity}
+        if elector.is_leader:
+            state = "leader"
+        elif elector.known.is_set():
+            state = "standby"
+        else:
+            state = "unknown"
+        return {
+            "state": state,
+            "identity": self.identity,
+            "holder": elector.holder,
+            "lease": f"{elector.namespace}/{elector.name}",
+        }
 
     async def serve(self, stop: asyncio.Event) -> int:
-        controller = asyncio.create_task(self.controller.run(), name="controller")
+        heartbeat = Heartbeat()
+        watch = self.config_watch
+        health = Health(
+            heartbeat,
+            synced=lambda: self.controller.synced,
+            leadership=self.leadership,
+            config=lambda: watch.detail() if watch else {"valid": True},
+        )
+        servers = Servers(
+            registry=self.metrics_registry,
+            health=health,
+            bind_address=self.options.get("bind_address") or "0.0.0.0",
+            metrics_port=self.options.get("metrics_port", 8090),
+            health_port=self.options.get("health_port", 8080),
+        )
+        try:
+            await servers.start()
+        except OSError as exc:
+            log.error("cannot listen", error=str(exc))
+            return 1
+        try:
+            return await self._run(stop, heartbeat)
+        finally:
+            await servers.stop()
+
+    async def _run(self, stop: asyncio.Event, heartbeat: Heartbeat) -> int:
+        elector = self.elector
+        leading = elector.leading if elector else asyncio.Event()
+        if elector is None:
+            leading.set()
+        controller = asyncio.create_task(self.controller.run(leading=leading), name="controller")
         stopper = asyncio.create_task(stop.wait(), name="stop")
-        done, _ = await asyncio.wait({controller, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        if controller in done:
-            stopper.cancel()
-            exc = controller.exception()
-            if exc is not None:
-                log.error("controller stopped", error=repr(exc))
-                return 1
-            return 0
-        log.info("stopping")
-        controller.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await controller
-        return 0
+        others = [asyncio.create_task(heartbeat.run(), name="heartbeat")]
+        if self.config_watch is not None:
+            others.append(asyncio.create_task(self.config_watch.run(), name="config"))
+        if elector is not None:
+            others.append(asyncio.create_task(elector.run(), name="leader-election"))
+        watched = {controller, stopper, *others}
+        # Not watched: it ends normally once this replica leads.
+        others.append(asyncio.create_task(self._when_leading(leading), name="on-leading"))
+        done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+
+        code = 0
+        lost = False
+        for task in done:
+            if task is stopper or task.cancelled():
+                continue
+            exc = task.exception()
+            if isinstance(exc, LeadershipLost):
+                lost = True
+                code = 1
+            elif exc is not None:
+                log.error(f"{task.get_name()} failed", error=repr(exc))
+                code = 1
+            elif task is controller:
+                code = 1 if not stop.is_set() else 0
+        if stopper in done:
+            log.info("stopping")
+        elif lost:
+            log.error("exiting: leadership lost; a restart makes this replica a standby")
+        # Leader work stops first; only then may the Lease be handed over.
+        await _cancel(controller)
+        for task in others:
+            if task.get_name() == "leader-election":
+                await _cancel(task)
+        if elector is not None and not lost:
+            await elector.release()
+        for task in [stopper, *others]:
+            await _cancel(task)
+        return code
+
+    async def _when_leading(self, leading: asyncio.Event) -> None:
+        await leading.wait()
+        if self.config_watch is not None:
+            await self.config_watch.on_leading()
 
     async def close(self) -> None:
         await self.kube.close()
 
 
-async def load_config(kube: KubeClient, namespace: str, name: str) -> Config:
+async def _cancel(task: asyncio.Task[Any]) -> None:
+    if not task.done():
+        task.cancel()
+    with contextlib.suppress(asyncio.CancelledError, Exception):
+        await task
+
+
+async def load_config_map(kube: KubeClient, namespace: str, name: str) -> JsonDict | None:
+    """The configuration ConfigMap, or None when it is not named or does not exist."""
     if not name:
-        return Config()
+        return None
     try:
-        cm = await kube.get(CONFIG_MAPS, name, namespace=namespace)
+        return await kube.get(CONFIG_MAPS, name, namespace=namespace)
     except ApiError as exc:
         if exc.not_found:
-            return Config()
+            return None
         raise
-    return parse_config_map(cm)
