@@ -81,6 +81,7 @@ class Runtime:
             workers=options.get("workers") or config.workers,
             events=self.events,
             enabled_routers=config.enabled_routers(installed),
+            instance_id=options.get("instance_id"),
             allowed=allowed,
         )
         self.config_watch: ConfigWatcher | None = None
