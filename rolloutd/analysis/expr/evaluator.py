@@ -188,7 +188,7 @@ class Evaluation:
             try:
                 return target.get(key)
             except TypeError:
-                self.fail(node, f"a {type_name(key)} cannot be used as a map key")
+                self.fail(node, f"{type_name(key)} {describe(key, 30)} cannot be used as a map key")
         what = self.fragment(node.target)
         if is_array(target) or isinstance(target, str):
             index = _to_index(key)
@@ -326,7 +326,9 @@ class Evaluation:
             try:
                 out[key] = value
             except TypeError:
-                self.fail(key_node, f"a {type_name(key)} cannot be used as a map key")
+                self.fail(
+                    key_node, f"{type_name(key)} {describe(key, 30)} cannot be used as a map key"
+                )
         return out
 
     def predicate(self, node: Predicate) -> Any:

@@ -7,6 +7,7 @@ documents a deliberate difference.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pytest
@@ -395,7 +396,7 @@ def test_member_access(text: str, result: Any, expected: Any) -> None:
         ("result.a", 5, 'cannot fetch "a" from int result'),
         ("result['a']", [1], "cannot index result (array) with string"),
         ("result[nil]", [1], "cannot index result (array) with nil"),
-        ("result[[1]]", {"a": 1}, "a array cannot be used as a map key"),
+        ("result[[1]]", {"a": 1}, "array [1] cannot be used as a map key"),
         ("result[0:'x']", [1], "slice bound must be an integer"),
         ("result[0:1]", 5, "cannot slice result (int)"),
         ("result[5]", "abc", "index 5 out of range for result of length 3"),
@@ -614,7 +615,7 @@ def test_calling_a_function_name_without_parentheses_hints_at_a_call() -> None:
 
 def test_host_functions_are_called_with_evaluated_arguments() -> None:
     expression = compile_expression("now() - 10 > threshold(result[0])")
-    functions = {"now": lambda: 100, "threshold": lambda x: x * 2}
+    functions: dict[str, Callable[..., Any]] = {"now": lambda: 100, "threshold": lambda x: x * 2}
     assert expression.evaluate({"result": [40]}, functions=functions) is True
 
 
