@@ -61,7 +61,7 @@ from rolloutd.analysis.expr.values import (
     wrap_int,
 )
 
-__all__ = ["STEP_BUDGET", "Evaluation"]
+__all__ = ["STEP_BUDGET", "Evaluation", "compile_regex"]
 
 STEP_BUDGET = 1_000_000
 
@@ -73,8 +73,14 @@ class _NilInChain(Exception):
 
 
 @functools.lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+def compile_regex(pattern: str) -> re.Pattern[str]:
+    """Compile a ``matches`` pattern as close to Go's RE2 as Python's `re` allows.
+
+    ``re.ASCII`` makes ``\\d``, ``\\w``, ``\\s`` and ``\\b`` ASCII-only, as they are in RE2.
+    Python accepts some syntax RE2 rejects (backreferences, lookaround) and, unlike RE2, can
+    backtrack exponentially on pathological patterns.
+    """
+    return re.compile(pattern, re.ASCII)
 
 
 class _Scope:
@@ -511,7 +517,7 @@ def _strings(evaluation: Evaluation, node: Binary, left: Any, right: Any) -> tup
 def _matches(evaluation: Evaluation, node: Binary, left: Any, right: Any) -> bool:
     text, pattern = _strings(evaluation, node, left, right)
     try:
-        regex = _regex(pattern)
+        regex = compile_regex(pattern)
     except re.error as error:
         evaluation.fail(node.right, f"invalid regular expression {pattern!r}: {error}")
     # Go's regexp.MatchString finds a match anywhere, like re.search (not re.match).

@@ -3,8 +3,9 @@
 The structure deliberately follows expr-lang's own parser (``parser/parser.go``) rather than a
 textbook grammar, because the oddities are part of the language users write against:
 
-* unary ``!``/``not`` bind *looser* than arithmetic: ``!a * b`` is ``!(a * b)``, while
-  ``!a == b`` is ``(!a) == b``; unary ``-`` binds looser than ``**``: ``-2 ** 2`` is ``-4``;
+* unary ``!``/``not`` (precedence 50) bind looser than ``* / % **`` but tighter than
+  ``+ -`` and comparisons: ``!a * b`` is ``!(a * b)``, while ``!a == b`` is ``(!a) == b``;
+  unary ``-`` (90) binds looser than ``**``: ``-2 ** 2`` is ``-4``;
 * comparisons chain: ``1 < x < 3`` means ``1 < x && x < 3``;
 * ``??`` binds tightest of all and cannot be mixed with another operator without parentheses;
 * the ternary ``a ? b : c`` (and ``a ?: b``) is only recognised at the lowest precedence;
@@ -40,6 +41,7 @@ from typing import NoReturn
 from rolloutd.analysis.expr.builtins import FUNCTIONS, PREDICATE_FUNCTIONS
 from rolloutd.analysis.expr.checker import check as check_types
 from rolloutd.analysis.expr.errors import ExprSyntaxError
+from rolloutd.analysis.expr.evaluator import compile_regex
 from rolloutd.analysis.expr.lexer import WORD_OPERATORS, Kind, Token, tokenize
 from rolloutd.analysis.expr.nodes import (
     ArrayLiteral,
@@ -532,7 +534,7 @@ def _check_literal_patterns(root: Node, text: str) -> None:
             and isinstance(node.right.value, str)
         ):
             try:
-                re.compile(node.right.value)
+                compile_regex(node.right.value)
             except re.error as error:
                 raise ExprSyntaxError(
                     f"invalid regular expression {node.right.value!r}: {error}",

@@ -322,6 +322,8 @@ MEMBERSHIP: list[tuple[str, dict[str, Any], bool]] = [
     ("'hello' matches 'ell'", {}, True),
     ("'hello' not matches '^x'", {}, True),
     ("result matches pattern", {"result": "v1.2.3", "pattern": "^v\\d+"}, True),
+    # RE2's \d is ASCII-only; so is ours.
+    ("result matches '^\\d+$'", {"result": "\u0661\u0662"}, False),
     ("'a' in $env", {"a": 1}, True),
     ("$env['result'] == 1", {"result": 1}, True),
 ]
