@@ -9,7 +9,7 @@ from collections.abc import Sequence
 
 def build_parser() -> argparse.ArgumentParser:
     # Subcommands import their modules lazily so `rolloutd sandbox status` stays fast.
-    from rolloutd import daemon
+    from rolloutd import daemon, demo
     from rolloutd.sandbox import command as sandbox_command
 
     parser = argparse.ArgumentParser(
@@ -20,6 +20,7 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     daemon.add_parser(subparsers)
     sandbox_command.add_parser(subparsers)
+    demo.add_parser(subparsers)
     return parser
 
 

@@ -12,7 +12,7 @@ _PACKAGE = Path(__file__).resolve().parent
 
 
 def config_dir(name: str) -> Path:
-    """`crd` or `traffic-crds`, wherever this copy of rolloutd keeps it."""
+    """`crd`, `traffic-crds` or `samples`, wherever this copy of rolloutd keeps it."""
     for candidate in (_PACKAGE / "_data" / name, _PACKAGE.parent / "config" / name):
         if candidate.is_dir():
             return candidate
