@@ -97,10 +97,13 @@ class Demo:
         last = ""
         while time.monotonic() < deadline:
             status = self.status()
-            line = (
-                f"  ... {status.get('phase', '?')} {status.get('message', '')}".rstrip()
-                + f", step {status.get('currentStepIndex', '-')}/8"
-            )
+            if status.get("phase"):
+                line = (
+                    f"  ... {status['phase']} {status.get('message', '')}".rstrip()
+                    + f", step {status.get('currentStepIndex', '-')}/8"
+                )
+            else:
+                line = "  ... waiting for the controller to pick the rollout up"
             if line != last:
                 print(line, flush=True)
                 last = line
