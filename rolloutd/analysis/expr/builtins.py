@@ -22,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from rolloutd.analysis.expr.errors import ExprEvalError
+from rolloutd.analysis.expr.timefns import parse_go_date, parse_go_duration
 from rolloutd.analysis.expr.values import (
     add,
     compare,
@@ -312,7 +313,8 @@ def _string_of(_: Context, args: Sequence[Any]) -> str:
 
 def _type(_: Context, args: Sequence[Any]) -> str:
     name = type_name(args[0])
-    return name if name in {"nil", "bool", "int", "float", "string", "array", "map"} else "unknown"
+    known = {"nil", "bool", "int", "float", "string", "array", "map", "time", "duration"}
+    return name if name in known else "unknown"
 
 
 def _string_function(name: str, operation: Callable[[str], object]) -> Function:
@@ -389,6 +391,15 @@ def _has_prefix(_: Context, args: Sequence[Any]) -> bool:
 
 def _has_suffix(_: Context, args: Sequence[Any]) -> bool:
     return _string("hasSuffix", args[0]).endswith(_string("hasSuffix", args[1]))
+
+
+def _duration(_: Context, args: Sequence[Any]) -> object:
+    return parse_go_duration(_string("duration", args[0]))
+
+
+def _date(_: Context, args: Sequence[Any]) -> object:
+    text, *rest = (_string("date", arg) for arg in args)
+    return parse_go_date(text, *rest)
 
 
 # --- Argo Rollouts' helpers -------------------------------------------------------------------
@@ -481,6 +492,8 @@ FUNCTIONS: dict[str, tuple[Function, int, int | None]] = {
     "lastIndexOf": (_last_index_of, 2, 2),
     "hasPrefix": (_has_prefix, 2, 2),
     "hasSuffix": (_has_suffix, 2, 2),
+    "duration": (_duration, 1, 1),
+    "date": (_date, 1, 3),
     "asInt": (_as_int, 1, 1),
     "asFloat": (_as_float, 1, 1),
     "isNaN": (_is_nan, 1, 1),

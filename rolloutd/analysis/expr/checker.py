@@ -71,6 +71,8 @@ _RESULT_TYPES = {
     "take": "array",
     "keys": "array",
     "values": "array",
+    "duration": "duration",
+    "date": "time",
 }
 _BOOLEAN_OPERATORS = frozenset(
     {"&&", "||", "==", "!=", "<", "<=", ">", ">=", "in", "matches", "contains"}
@@ -107,6 +109,14 @@ def _infer(node: Node, types: dict[int, str]) -> str:
                 return "int"
             if op == "..":
                 return "array"
+            if op == "+" and {a, b} == {"time", "duration"}:
+                return "time"
+            if op == "-" and (a, b) == ("time", "duration"):
+                return "time"
+            if op == "-" and a == b == "time":
+                return "duration"
+            if op in ("+", "-") and a == b == "duration":
+                return "duration"
             return UNKNOWN
         case Conditional(then=then, otherwise=otherwise):
             a, b = types[id(then)], types[id(otherwise)]

@@ -359,6 +359,9 @@ class Evaluation:
             candidates = [*FUNCTIONS, *PREDICATE_FUNCTIONS, *self.functions]
             close = difflib.get_close_matches(name, candidates, n=1, cutoff=0.6)
             hint = f' (did you mean "{close[0]}"?)' if close else ""
+            if name == "now":
+                # Reading the clock is the host's decision, not the language's.
+                hint = " (now() must be provided by the caller: functions={'now': ...})"
             self.fail(node, f'unknown function "{name}"{hint}')
         args = [self.eval(arg) for arg in node.args]
         try:

@@ -12,6 +12,8 @@ Python                     expr type
 ``str``                    ``string``
 ``list`` / ``tuple``       ``array``
 any ``Mapping``            ``map``
+``datetime.datetime``      ``time`` (naive means UTC)
+``datetime.timedelta``     ``duration``
 =========================  ===========================================
 
 Anything else is an opaque value: it can be passed around and compared for identity, but every
@@ -25,12 +27,14 @@ Go's special cases (no Python exceptions), and int/float mix freely.
 
 from __future__ import annotations
 
+import datetime as dt
 import decimal
 import math
 from collections.abc import Mapping
 from typing import Any
 
 from rolloutd.analysis.expr.errors import ExprEvalError
+from rolloutd.analysis.expr.timefns import aware, format_go_duration, format_go_time
 
 __all__ = [
     "MAX_VALUE_DEPTH",
@@ -99,6 +103,10 @@ def type_name(value: object) -> str:
         return "array"
     if is_map(value):
         return "map"
+    if isinstance(value, dt.datetime):
+        return "time"
+    if isinstance(value, dt.timedelta):
+        return "duration"
     return type(value).__name__
 
 
@@ -162,6 +170,10 @@ def _describe(value: object, limit: int, depth: int) -> str:
         return format_float(value)
     if isinstance(value, str):
         return _quote(value, limit)
+    if isinstance(value, dt.datetime):
+        return format_go_time(value)
+    if isinstance(value, dt.timedelta):
+        return format_go_duration(value)
     if depth >= 3:
         return "[...]" if is_array(value) else "{...}" if is_map(value) else type_name(value)
     if is_array(value):
@@ -203,6 +215,10 @@ def go_format(value: object, depth: int = 0) -> str:
         return format_float(value)
     if isinstance(value, str):
         return value
+    if isinstance(value, dt.datetime):
+        return format_go_time(value)
+    if isinstance(value, dt.timedelta):
+        return format_go_duration(value)
     if is_array(value):
         assert isinstance(value, list | tuple)
         return "[" + " ".join(go_format(item, depth + 1) for item in value) + "]"
@@ -236,6 +252,10 @@ def equal(left: object, right: object, depth: int = 0) -> bool:
         return is_number(left) and is_number(right) and left == right
     if isinstance(left, str) or isinstance(right, str):
         return isinstance(left, str) and isinstance(right, str) and left == right
+    if isinstance(left, dt.datetime) and isinstance(right, dt.datetime):
+        return aware(left) == aware(right)
+    if isinstance(left, dt.timedelta) and isinstance(right, dt.timedelta):
+        return left == right
     if is_array(left) and is_array(right):
         assert isinstance(left, list | tuple) and isinstance(right, list | tuple)
         return len(left) == len(right) and all(
@@ -264,6 +284,10 @@ def compare(op: str, left: object, right: object) -> bool:
         a: Any = left
         b: Any = right
     elif isinstance(left, str) and isinstance(right, str):
+        a, b = left, right
+    elif isinstance(left, dt.datetime) and isinstance(right, dt.datetime):
+        a, b = aware(left), aware(right)
+    elif isinstance(left, dt.timedelta) and isinstance(right, dt.timedelta):
         a, b = left, right
     else:
         raise ExprEvalError(
@@ -298,6 +322,24 @@ def _as_float(value: int | float) -> float:
         return math.inf if value > 0 else -math.inf
 
 
+def _time_arithmetic(op: str, left: object, right: object) -> object:
+    """time ± duration, time - time, duration ± duration; NotImplemented for anything else."""
+    try:
+        if isinstance(left, dt.datetime) and isinstance(right, dt.timedelta):
+            return aware(left) + right if op == "+" else aware(left) - right
+        if op == "+" and isinstance(left, dt.timedelta) and isinstance(right, dt.datetime):
+            return aware(right) + left
+        if op == "-" and isinstance(left, dt.datetime) and isinstance(right, dt.datetime):
+            return aware(left) - aware(right)
+        if isinstance(left, dt.timedelta) and isinstance(right, dt.timedelta):
+            return left + right if op == "+" else left - right
+    except OverflowError:
+        raise ExprEvalError(
+            f"time out of range: {describe(left, 40)} {op} {describe(right, 40)}"
+        ) from None
+    return NotImplemented
+
+
 def add(left: object, right: object) -> object:
     if is_int(left) and is_int(right):
         return wrap_int(left + right)  # type: ignore[operator]
@@ -305,6 +347,9 @@ def add(left: object, right: object) -> object:
         return _as_float(left) + _as_float(right)  # type: ignore[arg-type]
     if isinstance(left, str) and isinstance(right, str):
         return left + right
+    timed = _time_arithmetic("+", left, right)
+    if timed is not NotImplemented:
+        return timed
     raise _mismatch("+", left, right)
 
 
@@ -313,6 +358,9 @@ def subtract(left: object, right: object) -> object:
         return wrap_int(left - right)  # type: ignore[operator]
     if is_number(left) and is_number(right):
         return _as_float(left) - _as_float(right)  # type: ignore[arg-type]
+    timed = _time_arithmetic("-", left, right)
+    if timed is not NotImplemented:
+        return timed
     raise _mismatch("-", left, right)
 
 

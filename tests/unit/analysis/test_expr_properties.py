@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import math
 import struct
 from dataclasses import dataclass
@@ -355,6 +356,9 @@ scalars = st.one_of(
     st.floats(),
     st.text(max_size=10),
     st.sampled_from([0, 1, -1, 0.0, -0.0, math.nan, math.inf, -math.inf, "", "1", "1.5", "x"]),
+    st.datetimes(),
+    st.datetimes(timezones=st.sampled_from([dt.UTC, dt.timezone(dt.timedelta(hours=-7))])),
+    st.timedeltas(),
 )
 values = st.recursive(
     scalars,
@@ -422,6 +426,11 @@ REALISTIC_CONDITIONS = [
     "take(result, 1)",
     "findIndex(result, # == 1)",
     "one(result, # == nil)",
+    "result - duration('1h') < result",
+    "result + duration('1h') > date('2024-01-01')",
+    "result - result == duration('0')",
+    "string(result) != ''",
+    "now() - result > duration('5m')",
 ]
 conditions = st.sampled_from([compile_expression(text) for text in REALISTIC_CONDITIONS])
 
