@@ -2,8 +2,10 @@
 
 A safe, dependency-free implementation of the part of expr-lang (github.com/expr-lang/expr) that
 Argo Rollouts conditions use, plus Argo's helper functions. Source text is tokenized
-(`lexer`), parsed into an immutable tree (`parser`, `nodes`) and walked by an evaluator
-(`evaluator`, `values`, `builtins`); nothing is ever handed to Python's ``eval``.
+(`lexer`), parsed into an immutable tree (`parser`, `nodes`), checked for the one static type
+error that changes an outcome (`checker`), and walked by an evaluator (`evaluator`, with the
+value model in `values`, functions in `builtins` and times in `timefns`). Nothing is ever
+handed to Python's ``eval``, ``exec`` or ``compile``.
 
 Public API::
 

@@ -307,8 +307,8 @@ def _safe_float(value: int | float) -> float:
         raise ExprEvalError(f"{describe(value)} is too large for a float") from None
 
 
-def _string_of(_: Context, args: Sequence[Any]) -> str:
-    return go_format(args[0])
+def _string_of(context: Context, args: Sequence[Any]) -> str:
+    return go_format(args[0], spend=context.spend)
 
 
 def _type(_: Context, args: Sequence[Any]) -> str:

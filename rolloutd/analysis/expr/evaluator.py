@@ -121,7 +121,7 @@ class Evaluation:
         if self.budget < 0:
             raise ExprEvalError(
                 f"evaluation exceeded its budget of {STEP_BUDGET} steps "
-                "(an array, range or string grew too large)"
+                "(it builds or walks too much data)"
             )
 
     # --- errors -------------------------------------------------------------------------------
@@ -494,7 +494,7 @@ def _in(evaluation: Evaluation, node: Binary, needle: Any, haystack: Any) -> boo
         return False
     if is_array(haystack):
         evaluation.spend(len(haystack))
-        return any(equal(needle, item) for item in haystack)
+        return any(equal(needle, item, spend=evaluation.spend) for item in haystack)
     if is_map(haystack):
         try:
             return needle in haystack
@@ -536,16 +536,23 @@ def _range(evaluation: Evaluation, node: Binary, low: Any, high: Any) -> list[in
     return list(range(low, high + 1))
 
 
+def _plus(evaluation: Evaluation, node: Binary, left: Any, right: Any) -> Any:
+    if isinstance(left, str) and isinstance(right, str):
+        # Charge concatenation by length, or `reduce(1..60, #acc + #acc, 'x')` eats the memory.
+        evaluation.spend(len(left) + len(right))
+    return add(left, right)
+
+
 _BinaryOperation = Callable[[Evaluation, Binary, Any, Any], Any]
 
 _BINARY_OPERATIONS: dict[str, _BinaryOperation] = {
-    "==": lambda _e, _n, a, b: equal(a, b),
-    "!=": lambda _e, _n, a, b: not equal(a, b),
+    "==": lambda e, _n, a, b: equal(a, b, spend=e.spend),
+    "!=": lambda e, _n, a, b: not equal(a, b, spend=e.spend),
     "<": lambda _e, n, a, b: compare(n.op, a, b),
     "<=": lambda _e, n, a, b: compare(n.op, a, b),
     ">": lambda _e, n, a, b: compare(n.op, a, b),
     ">=": lambda _e, n, a, b: compare(n.op, a, b),
-    "+": lambda _e, _n, a, b: add(a, b),
+    "+": _plus,
     "-": lambda _e, _n, a, b: subtract(a, b),
     "*": lambda _e, _n, a, b: multiply(a, b),
     "/": lambda _e, _n, a, b: divide(a, b),

@@ -30,7 +30,7 @@ from __future__ import annotations
 import datetime as dt
 import decimal
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from rolloutd.analysis.expr.errors import ExprEvalError
@@ -61,6 +61,9 @@ __all__ = [
 # How deep equality and formatting may descend into a value before giving up. JSON results are
 # shallow; the limit only exists so a self-referential list cannot exhaust the Python stack.
 MAX_VALUE_DEPTH = 64
+
+Spend = Callable[[int], None]
+"""Charges work against an evaluation's budget; raises `ExprEvalError` when it runs out."""
 
 _INT64_SPAN = 2**64
 _INT64_MIN = -(2**63)
@@ -199,10 +202,19 @@ def _describe(value: object, limit: int, depth: int) -> str:
     return f"<{type(value).__name__}>"
 
 
-def go_format(value: object, depth: int = 0) -> str:
-    """Format like Go's ``fmt.Sprint`` (``%v``), which is what expr's ``string()`` returns."""
+def _free(_: int) -> None:
+    """The default budget: no limit (callers outside an evaluation)."""
+
+
+def go_format(value: object, depth: int = 0, spend: Spend = _free) -> str:
+    """Format like Go's ``fmt.Sprint`` (``%v``), which is what expr's ``string()`` returns.
+
+    `spend` is charged for every element visited, so a value that shares sub-structures
+    (``reduce(1..40, [#acc, #acc], 0)`` has 2**40 leaves but 40 lists) cannot run away.
+    """
     if depth > MAX_VALUE_DEPTH:
         raise ExprEvalError("value is nested too deeply to format")
+    spend(1)
     if value is None:
         return "<nil>"
     if isinstance(value, bool):
@@ -221,12 +233,13 @@ def go_format(value: object, depth: int = 0) -> str:
         return format_go_duration(value)
     if is_array(value):
         assert isinstance(value, list | tuple)
-        return "[" + " ".join(go_format(item, depth + 1) for item in value) + "]"
+        return "[" + " ".join(go_format(item, depth + 1, spend) for item in value) + "]"
     if is_map(value):
         assert isinstance(value, Mapping)
         # Go's fmt prints map keys sorted; sort by their rendering to stay total and safe.
         rendered = sorted(
-            (go_format(k, depth + 1), go_format(v, depth + 1)) for k, v in value.items()
+            (go_format(k, depth + 1, spend), go_format(v, depth + 1, spend))
+            for k, v in value.items()
         )
         return "map[" + " ".join(f"{k}:{v}" for k, v in rendered) + "]"
     raise ExprEvalError(f"cannot format a value of type {type_name(value)}")
@@ -235,14 +248,15 @@ def go_format(value: object, depth: int = 0) -> str:
 # --- equality and ordering --------------------------------------------------------------------
 
 
-def equal(left: object, right: object, depth: int = 0) -> bool:
+def equal(left: object, right: object, depth: int = 0, spend: Spend = _free) -> bool:
     """``==`` as expr evaluates it at run time: numbers by value, containers deeply, else False.
 
     Mismatched types are simply unequal (``1 == "1"`` is false), which is expr's behaviour for
-    untyped values such as `result`.
+    untyped values such as `result`. `spend` is charged per element, as in `go_format`.
     """
     if depth > MAX_VALUE_DEPTH:
         raise ExprEvalError("value is nested too deeply to compare")
+    spend(1)
     if left is None or right is None:
         return left is None and right is None
     if isinstance(left, bool) or isinstance(right, bool):
@@ -259,7 +273,7 @@ def equal(left: object, right: object, depth: int = 0) -> bool:
     if is_array(left) and is_array(right):
         assert isinstance(left, list | tuple) and isinstance(right, list | tuple)
         return len(left) == len(right) and all(
-            equal(a, b, depth + 1) for a, b in zip(left, right, strict=True)
+            equal(a, b, depth + 1, spend) for a, b in zip(left, right, strict=True)
         )
     if is_map(left) and is_map(right):
         assert isinstance(left, Mapping) and isinstance(right, Mapping)
@@ -271,7 +285,7 @@ def equal(left: object, right: object, depth: int = 0) -> bool:
                     return False
             except TypeError:
                 return False
-            if not equal(value, right[key], depth + 1):
+            if not equal(value, right[key], depth + 1, spend):
                 return False
         return True
     # Opaque host values: only the very same object is equal to itself.

@@ -718,6 +718,11 @@ def test_height_limit_allows_realistic_long_chains() -> None:
         "map(0..999, map(0..999, map(0..10, #)))",
         "repeat('x', 100000000)",
         "len(filter(0..999999, true)) + len(filter(0..999999, true))",
+        # Doubling a string, or a shared structure that is then walked, grows exponentially.
+        "reduce(1..60, #acc + #acc, 'x') != ''",
+        "reduce(1..40, [#acc, #acc], 0) == reduce(1..40, [#acc, #acc], 0)",
+        "string(reduce(1..40, ({a: #acc, b: #acc}), 0)) != ''",
+        "reduce(1..40, [#acc, #acc], 0) in [reduce(1..40, [#acc, #acc], 0)]",
     ],
 )
 def test_work_is_bounded_by_a_budget(text: str) -> None:
