@@ -90,6 +90,7 @@ class LeaderElector:
         self._renewed_at = -math.inf
         self._seen_version: str | None = None
         self._seen_at = -math.inf
+        self._expires_at = -math.inf
 
     @property
     def is_leader(self) -> bool:
@@ -105,7 +106,13 @@ class LeaderElector:
             if await self._attempt(timeout=None):
                 break
             # Jitter keeps replicas that started together from polling in lockstep.
-            await asyncio.sleep(self.retry_period * (1 + random.random() * (JITTER - 1)))
+            delay = self.retry_period * (1 + random.random() * (JITTER - 1))
+            # When the holder's lease runs out before the next poll, try right then: a dead
+            # leader is replaced one poll sooner.
+            until_expiry = self._expires_at - self._clock()
+            if 0 < until_expiry < delay:
+                delay = until_expiry + 0.01
+            await asyncio.sleep(delay)
         self._leading = True
         self.leading.set()
         log.info("became leader", identity=self.identity, transitions=self.transitions)
@@ -151,7 +158,7 @@ class LeaderElector:
             return await self._create(stamp, started)
         self._observe(lease)
         spec: JsonDict = lease.get("spec") or {}
-        if self.holder and self.holder != self.identity and not self._expired(spec):
+        if self.holder and self.holder != self.identity and not self._expired():
             return False
         taking_over = self.holder != self.identity
         new_spec = {
@@ -204,6 +211,10 @@ class LeaderElector:
         if version != self._seen_version:
             self._seen_version = version
             self._seen_at = self._clock()
+        # The holder's own duration counts (a released lease says 1 s), not ours.
+        self._expires_at = self._seen_at + float(
+            spec.get("leaseDurationSeconds") or self.lease_duration
+        )
         holder = spec.get("holderIdentity") or None
         if holder != self.holder:
             log.info("lease holder", holder=holder or "(none)", identity=self.identity)
@@ -211,9 +222,8 @@ class LeaderElector:
         self.transitions = int(spec.get("leaseTransitions") or 0)
         self.known.set()
 
-    def _expired(self, spec: JsonDict) -> bool:
-        duration = spec.get("leaseDurationSeconds") or self.lease_duration
-        return self._clock() >= self._seen_at + float(duration)
+    def _expired(self) -> bool:
+        return self._clock() >= self._expires_at
 
     def _hold(self, lease: JsonDict, started: float) -> None:
         self._observe(lease)
