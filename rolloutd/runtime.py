@@ -208,8 +208,9 @@ class Runtime:
         if elector is not None:
             others.append(asyncio.create_task(elector.run(), name="leader-election"))
         watched = {controller, stopper, *others}
-        # Not watched: it ends normally once this replica leads.
-        others.append(asyncio.create_task(self._when_leading(leading), name="on-leading"))
+        if elector is not None:
+            # Not watched: it ends normally once this replica leads.
+            others.append(asyncio.create_task(self._when_leading(leading), name="on-leading"))
         done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
 
         code = 0
