@@ -296,7 +296,7 @@ def test_random_programs_match_the_reference(tree: Any) -> None:
     assert same_value(actual, expected), f"{text!r}: got {actual!r}, expected {expected!r}"
 
 
-@PROPERTY_SETTINGS
+@settings(PROPERTY_SETTINGS, max_examples=100)
 @given(st.one_of(numbers, bools))
 def test_redundant_parentheses_change_nothing(tree: Any) -> None:
     assume(depth(tree) <= 25)
