@@ -180,6 +180,12 @@ class _Lexer:
             if ch == quote:
                 self.pos += 1
                 break
+            if ch == "\r":
+                # Like expr, a literal line break in the source is "\n" whatever the OS wrote;
+                # an escaped "\r" (below) is kept as written.
+                out.append("\n")
+                self.pos += 2 if self.peek(1) == "\n" else 1
+                continue
             if ch != "\\":
                 out.append(ch)
                 self.pos += 1
@@ -212,8 +218,7 @@ class _Lexer:
             else:
                 shown = code if code.isprintable() else _show_char(code)
                 raise self.error(f"unknown escape sequence \\{shown}", escape_at)
-        # Like expr, every string literal sees newlines as "\n" whatever the source used.
-        return "".join(out).replace("\r\n", "\n").replace("\r", "\n")
+        return "".join(out)
 
     def number(self) -> None:
         text = self.text

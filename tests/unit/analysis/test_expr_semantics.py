@@ -59,6 +59,8 @@ LITERALS: list[tuple[str, Any]] = [
     (r"'it\'s'", "it's"),
     (r'"\u00e9\x41\101\U0001F600"', "éAA😀"),
     ('"line\r\nbreak"', "line\nbreak"),
+    ('"line\rbreak"', "line\nbreak"),
+    (r'"escaped\r\n"', "escaped\r\n"),
     ("true", True),
     ("false", False),
     ("nil", None),
