@@ -15,6 +15,7 @@ from typing import Any
 
 import yaml
 
+from rolloutd.model.analysis import AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate
 from rolloutd.model.base import Model
 from rolloutd.model.rollout import Rollout
 
@@ -125,9 +126,83 @@ def _column(name: str, type_: str, path: str) -> dict[str, str]:
     return {"name": name, "type": type_, "jsonPath": path}
 
 
+def analysis_crd(
+    model: type[Model],
+    *,
+    kind: str,
+    plural: str,
+    short_name: str,
+    namespaced: bool = True,
+    columns: list[dict[str, str]] | None = None,
+) -> dict[str, Any]:
+    """An AnalysisTemplate, ClusterAnalysisTemplate or AnalysisRun CRD.
+
+    AnalysisRuns get a status subresource (the controller patches `/status`, falling back to
+    the object itself under Argo's own CRDs, which have none) and keep status fields a newer
+    Argo writes that these models do not name.
+    """
+    schema = structural_schema(model)
+    props = schema["properties"]
+    props["metadata"] = {"type": "object"}
+    if "status" in props:
+        props["status"]["x-kubernetes-preserve-unknown-fields"] = True
+    schema.pop("required", None)
+    schema["required"] = ["spec"]
+    version: dict[str, Any] = {"name": "v1alpha1", "served": True, "storage": True}
+    if columns:
+        version["additionalPrinterColumns"] = columns
+    version["schema"] = {"openAPIV3Schema": schema}
+    version["subresources"] = {"status": {}} if "status" in props else {}
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1",
+        "kind": "CustomResourceDefinition",
+        "metadata": {
+            "name": f"{plural}.argoproj.io",
+            "labels": {"app.kubernetes.io/part-of": "rolloutd"},
+        },
+        "spec": {
+            "group": "argoproj.io",
+            "names": {
+                "kind": kind,
+                "listKind": f"{kind}List",
+                "plural": plural,
+                "singular": kind.lower(),
+                "shortNames": [short_name],
+            },
+            "scope": "Namespaced" if namespaced else "Cluster",
+            "versions": [version],
+        },
+    }
+
+
 def all_crds() -> dict[str, dict[str, Any]]:
     """File name -> CRD, for everything rolloutd defines."""
-    return {"rollouts.argoproj.io.yaml": rollout_crd()}
+    age = _column("Age", "date", ".metadata.creationTimestamp")
+    return {
+        "rollouts.argoproj.io.yaml": rollout_crd(),
+        "analysistemplates.argoproj.io.yaml": analysis_crd(
+            AnalysisTemplate,
+            kind="AnalysisTemplate",
+            plural="analysistemplates",
+            short_name="at",
+            columns=[age],
+        ),
+        "clusteranalysistemplates.argoproj.io.yaml": analysis_crd(
+            ClusterAnalysisTemplate,
+            kind="ClusterAnalysisTemplate",
+            plural="clusteranalysistemplates",
+            short_name="cat",
+            namespaced=False,
+            columns=[age],
+        ),
+        "analysisruns.argoproj.io.yaml": analysis_crd(
+            AnalysisRun,
+            kind="AnalysisRun",
+            plural="analysisruns",
+            short_name="ar",
+            columns=[_column("Status", "string", ".status.phase"), age],
+        ),
+    }
 
 
 class _Dumper(yaml.SafeDumper):
