@@ -32,11 +32,11 @@ workers: 4
 routers:
   istio: {enabled: true, apiVersion: v1alpha3}
 """
-STEPS = [{"setWeight": 20}, {"pause": {}}]
+STEPS: list[JsonDict] = [{"setWeight": 20}, {"pause": {}}]
 
 
 async def write_config(kube: KubeClient, namespace: str, text: str) -> None:
-    body = {
+    body: JsonDict = {
         "apiVersion": "v1",
         "kind": "ConfigMap",
         "metadata": {"name": "rolloutd-config", "namespace": namespace},

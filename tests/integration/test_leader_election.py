@@ -37,12 +37,20 @@ pytestmark = pytest.mark.sandbox
 
 JsonDict = dict[str, Any]
 MICRO_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{6}Z$")
-FAST = {"lease_duration": 3.0, "renew_deadline": 2.0, "retry_period": 0.5}
+LEASE, RENEW, RETRY = 3.0, 2.0, 0.5  # fast timings for the protocol tests
 LOCK = "test-lock"
 
 
 def elector(kube: KubeClient, namespace: str, identity: str) -> LeaderElector:
-    return LeaderElector(kube, namespace=namespace, name=LOCK, identity=identity, **FAST)
+    return LeaderElector(
+        kube,
+        namespace=namespace,
+        name=LOCK,
+        identity=identity,
+        lease_duration=LEASE,
+        renew_deadline=RENEW,
+        retry_period=RETRY,
+    )
 
 
 async def lease_spec(kube: KubeClient, namespace: str, name: str = LOCK) -> JsonDict:
@@ -112,7 +120,7 @@ async def test_a_standby_waits_for_expiry_then_takes_over(kube: KubeClient, name
         await asyncio.wait_for(b.leading.wait(), timeout=15)
         waited = time.monotonic() - died
         # Not before the lease could have run out: a renewed at most one retry before dying.
-        assert waited >= FAST["lease_duration"] - FAST["retry_period"] - 0.3, waited
+        assert waited >= LEASE - RETRY - 0.3, waited
         spec = await lease_spec(kube, namespace)
         assert spec["holderIdentity"] == "b"
         assert spec["leaseTransitions"] == 1
@@ -134,7 +142,7 @@ async def test_release_hands_over_without_waiting_for_expiry(
         released = time.monotonic()
         assert not a.is_leader
         await asyncio.wait_for(b.leading.wait(), timeout=15)
-        assert time.monotonic() - released < FAST["lease_duration"]
+        assert time.monotonic() - released < LEASE
         assert (await lease_spec(kube, namespace))["holderIdentity"] == "b"
     finally:
         await stop(a_task, b_task)
@@ -182,7 +190,7 @@ async def test_a_leader_that_cannot_renew_stops_before_anyone_may_take_over(
     # It stopped acting as the leader while its last renewal was still valid for the others.
     spec = await lease_spec(kube, namespace)
     last_renewal = max(last_renewal, parse_micro_time(spec["renewTime"]))
-    assert flipped < last_renewal + FAST["lease_duration"], (flipped, last_renewal)
+    assert flipped < last_renewal + LEASE, (flipped, last_renewal)
 
 
 def test_timings_are_validated() -> None:
@@ -201,7 +209,7 @@ def test_timings_are_validated() -> None:
 # -- two daemons ----------------------------------------------------------------------------------
 
 LEASE_DURATION, RETRY_PERIOD = 15.0, 2.0  # the daemon's defaults
-STEPS = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}, {"pause": {}}]
+STEPS: list[JsonDict] = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}, {"pause": {}}]
 
 
 async def test_only_the_leader_writes_and_a_killed_leader_is_replaced(
@@ -227,7 +235,7 @@ async def test_only_the_leader_writes_and_a_killed_leader_is_replaced(
         await a.wait_ready()
 
         async def a_leads() -> bool:
-            return (await a.probe("/readyz"))[1]["leaderElection"]["state"] == "leader"
+            return bool((await a.probe("/readyz"))[1]["leaderElection"]["state"] == "leader")
 
         await eventually(a_leads, "replica-a to lead", timeout=30)
         b = replica("replica-b").start()
@@ -295,7 +303,8 @@ async def test_a_daemon_that_loses_its_lease_exits_non_zero(
         await daemon.wait_ready()
 
         async def leads() -> bool:
-            return (await daemon.probe("/readyz"))[1]["leaderElection"]["state"] == "leader"
+            state = (await daemon.probe("/readyz"))[1]["leaderElection"]["state"]
+            return bool(state == "leader")
 
         await eventually(leads, "the daemon to lead", timeout=30)
         lease = await kube.get(LEASES, "rolloutd-controller-lock", namespace=namespace)
