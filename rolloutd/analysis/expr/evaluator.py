@@ -143,9 +143,9 @@ class Evaluation:
     # --- dispatch -----------------------------------------------------------------------------
 
     def run(self, node: Node) -> Any:
-        return self.eval(node)
+        return self.visit(node)
 
-    def eval(self, node: Node) -> Any:
+    def visit(self, node: Node) -> Any:
         return _DISPATCH[type(node)](self, node)
 
     def literal(self, node: Literal) -> Any:
@@ -178,15 +178,15 @@ class Evaluation:
 
     def chain(self, node: Chain) -> Any:
         try:
-            return self.eval(node.inner)
+            return self.visit(node.inner)
         except _NilInChain:
             return None
 
     def member(self, node: Member) -> Any:
-        target = self.eval(node.target)
+        target = self.visit(node.target)
         if target is None and node.optional:
             raise _NilInChain
-        key = self.eval(node.key)
+        key = self.visit(node.key)
         return self.fetch(node, target, key)
 
     def fetch(self, node: Member, target: Any, key: Any) -> Any:
@@ -214,7 +214,7 @@ class Evaluation:
         self.fail(node, f"cannot fetch {describe(key, 30)} from {type_name(target)} {what}")
 
     def slice(self, node: Slice) -> Any:
-        target = self.eval(node.target)
+        target = self.visit(node.target)
         if not (is_array(target) or isinstance(target, str)):
             self.fail(node, f"cannot slice {self.fragment(node.target)} ({type_name(target)})")
         length = len(target)
@@ -235,14 +235,14 @@ class Evaluation:
     def slice_bound(self, node: Node | None, default: int) -> int:
         if node is None:
             return default
-        value = self.eval(node)
+        value = self.visit(node)
         index = _to_index(value)
         if index is None:
             self.fail(node, f"slice bound must be an integer, got {type_name(value)}")
         return index
 
     def unary(self, node: Unary) -> Any:
-        value = self.eval(node.operand)
+        value = self.visit(node.operand)
         if node.op == "!":
             if not isinstance(value, bool):
                 self.fail(
@@ -259,7 +259,7 @@ class Evaluation:
         return value
 
     def boolean_operand(self, node: Node, op: str, side: str) -> bool:
-        value = self.eval(node)
+        value = self.visit(node)
         if not isinstance(value, bool):
             self.fail(
                 node,
@@ -280,10 +280,10 @@ class Evaluation:
                 return True
             return self.boolean_operand(node.right, op, "right")
         if op == "??":
-            left = self.eval(node.left)
-            return left if left is not None else self.eval(node.right)
-        left = self.eval(node.left)
-        right = self.eval(node.right)
+            left = self.visit(node.left)
+            return left if left is not None else self.visit(node.right)
+        left = self.visit(node.left)
+        right = self.visit(node.right)
         try:
             return _BINARY_OPERATIONS[op](self, node, left, right)
         except ExprEvalError as error:
@@ -311,24 +311,24 @@ class Evaluation:
         )
 
     def conditional(self, node: Conditional) -> Any:
-        test = self.eval(node.test)
+        test = self.visit(node.test)
         if not isinstance(test, bool):
             self.fail(
                 node.test,
                 f"the condition of ?: must be a bool, got {type_name(test)} {describe(test, 30)}",
             )
-        return self.eval(node.then if test else node.otherwise)
+        return self.visit(node.then if test else node.otherwise)
 
     def array_literal(self, node: ArrayLiteral) -> list[Any]:
         self.spend(len(node.items))
-        return [self.eval(item) for item in node.items]
+        return [self.visit(item) for item in node.items]
 
     def map_literal(self, node: MapLiteral) -> dict[Any, Any]:
         self.spend(len(node.entries))
         out: dict[Any, Any] = {}
         for key_node, value_node in node.entries:
-            key = self.eval(key_node)
-            value = self.eval(value_node)
+            key = self.visit(key_node)
+            value = self.visit(value_node)
             try:
                 out[key] = value
             except TypeError:
@@ -351,7 +351,7 @@ class Evaluation:
                 return self.predicate_call(node)
             if name in FUNCTIONS:
                 function = FUNCTIONS[name][0]
-                return function(self, [self.eval(arg) for arg in node.args])
+                return function(self, [self.visit(arg) for arg in node.args])
         except ExprEvalError as error:
             raise self._located(node, error) from None
         host = self.functions.get(name)
@@ -363,7 +363,7 @@ class Evaluation:
                 # Reading the clock is the host's decision, not the language's.
                 hint = " (now() must be provided by the caller: functions={'now': ...})"
             self.fail(node, f'unknown function "{name}"{hint}')
-        args = [self.eval(arg) for arg in node.args]
+        args = [self.visit(arg) for arg in node.args]
         try:
             return host(*args)
         except ExprEvalError as error:
@@ -375,7 +375,7 @@ class Evaluation:
     def predicate_call(self, node: Call) -> Any:
         name = node.name
         items_node = node.args[0]
-        items = self.eval(items_node)
+        items = self.visit(items_node)
         if not is_array(items):
             self.fail(
                 items_node,
@@ -412,12 +412,12 @@ class Evaluation:
             scope.item = items[index]
             scope.index = index
             if name == "map":
-                collected.append(self.eval(body))
+                collected.append(self.visit(body))
                 continue
             if name == "sum":
-                total = add(total, self.eval(body))
+                total = add(total, self.visit(body))
                 continue
-            if not self.truth(body, self.eval(body), name):
+            if not self.truth(body, self.visit(body), name):
                 if name == "all":
                     return False
                 continue
@@ -450,7 +450,7 @@ class Evaluation:
         scope.has_acc = True
         start = 0
         if len(node.args) > 2:
-            scope.acc = self.eval(node.args[2])
+            scope.acc = self.visit(node.args[2])
         elif items:
             scope.acc = items[0]
             start = 1
@@ -462,7 +462,7 @@ class Evaluation:
                 self.spend(1)
                 scope.item = items[index]
                 scope.index = index
-                scope.acc = self.eval(body)
+                scope.acc = self.visit(body)
             return scope.acc
         finally:
             self.scopes.pop()
