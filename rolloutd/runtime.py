@@ -205,8 +205,10 @@ class Runtime:
         others = [asyncio.create_task(heartbeat.run(), name="heartbeat")]
         if self.config_watch is not None:
             others.append(asyncio.create_task(self.config_watch.run(), name="config"))
+        election = None
         if elector is not None:
-            others.append(asyncio.create_task(elector.run(), name="leader-election"))
+            election = asyncio.create_task(elector.run(), name="leader-election")
+            others.append(election)
         watched = {controller, stopper, *others}
         if elector is not None:
             # Not watched: it ends normally once this replica leads.
@@ -226,16 +228,15 @@ class Runtime:
                 log.error(f"{task.get_name()} failed", error=repr(exc))
                 code = 1
             elif task is controller:
-                code = 1 if not stop.is_set() else 0
+                code = 0 if stop.is_set() else 1
         if stopper in done:
             log.info("stopping")
         elif lost:
             log.error("exiting: leadership lost; a restart makes this replica a standby")
-        # Leader work stops first; only then may the Lease be handed over.
+        # Leader work stops first, then renewals; only then may the Lease be handed over.
         await _cancel(controller)
-        for task in others:
-            if task.get_name() == "leader-election":
-                await _cancel(task)
+        if election is not None:
+            await _cancel(election)
         if elector is not None and not lost:
             await elector.release()
         for task in [stopper, *others]:
