@@ -59,14 +59,10 @@ def judge(
 ) -> str:
     """The measurement phase for `result`; raises `ConditionError` when a condition fails."""
     success = (
-        _evaluate("successCondition", success_condition, result, now)
-        if success_condition
-        else None
+        _evaluate("successCondition", success_condition, result, now) if success_condition else None
     )
     failure = (
-        _evaluate("failureCondition", failure_condition, result, now)
-        if failure_condition
-        else None
+        _evaluate("failureCondition", failure_condition, result, now) if failure_condition else None
     )
     if failure:
         return FAILED
