@@ -60,7 +60,15 @@ async def eventually(
 class Daemon:
     """`rolloutd run` for one namespace, as its own process (so it can be SIGKILLed)."""
 
-    def __init__(self, kubeconfig: str, namespace: str, log_dir: Path, *extra: str) -> None:
+    def __init__(
+        self,
+        kubeconfig: str,
+        namespace: str,
+        log_dir: Path,
+        *extra: str,
+        python: str = sys.executable,
+    ) -> None:
+        self.python = python
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.log_dir = log_dir
@@ -78,7 +86,7 @@ class Daemon:
         with self.log_path.open("wb") as out:
             self.proc = subprocess.Popen(
                 [
-                    sys.executable,
+                    self.python,
                     "-m",
                     "rolloutd.main",
                     "run",

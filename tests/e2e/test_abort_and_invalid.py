@@ -37,6 +37,19 @@ async def test_abort_at_40_then_retry(kube: KubeClient, namespace: str, daemon: 
         await wait_phase(kube, ns, "Paused", step=3)
         assert monitor.weights[-1] == 40
 
+        # Someone edits the managed weight by hand: it is put back at once (from the watch).
+        vs = await kube.get(VIRTUAL_SERVICES, "rollouts-demo-vsvc", namespace=ns)
+        vs["spec"]["http"][0]["route"][0]["weight"] = 10
+        vs["spec"]["http"][0]["route"][1]["weight"] = 90
+        await kube.replace(VIRTUAL_SERVICES, "rollouts-demo-vsvc", vs, namespace=ns)
+
+        async def put_back() -> bool:
+            current = await kube.get(VIRTUAL_SERVICES, "rollouts-demo-vsvc", namespace=ns)
+            return route_weights(current) == {STABLE: 60, CANARY: 40}
+
+        await eventually(put_back, "the hand-edited weight to be put back", timeout=15)
+        monitor.violations.clear()  # the 90% was the hand edit's, not rolloutd's
+
         await patch_status(kube, ns, {"abort": True})
         ro = await wait_phase(kube, ns, "Degraded")
         assert ro["status"]["message"] == "RolloutAborted: Rollout aborted update to revision 2"

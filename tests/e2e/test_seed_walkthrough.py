@@ -56,7 +56,11 @@ async def test_seed_walkthrough(kube: KubeClient, namespace: str, daemon: Daemon
         ro = await wait_phase(kube, ns, "Healthy", step=8, timeout=180)
         new_hash = ro["status"]["currentPodHash"]
         assert ro["status"]["stableRS"] == new_hash
-        assert await vs(kube, ns) == {STABLE: 100, CANARY: 0}
+
+        async def weights_reset() -> bool:
+            return await vs(kube, ns) == {STABLE: 100, CANARY: 0}
+
+        await eventually(weights_reset, "the VirtualService back at 100/0", timeout=15)
 
         # Both pauses were honoured: 60 held for >= 30 s, 80 for >= 60 s.
         times = dict((w, t) for t, w in monitor.weight_times)
