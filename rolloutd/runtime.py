@@ -24,6 +24,7 @@ import structlog
 from rolloutd import logs
 from rolloutd.config import Config, ConfigError, parse_config_map
 from rolloutd.config_watch import ConfigWatcher
+from rolloutd.controller.analysis import AnalysisController, AnalysisMetrics
 from rolloutd.controller.rollouts import RolloutController
 from rolloutd.kube.client import ApiError, ClusterUnreachable, KubeClient
 from rolloutd.kube.events import EventRecorder
@@ -106,6 +107,18 @@ class Runtime:
             restart_pending=lambda: watch is not None and watch.restart_pending,
         )
         self.metrics.controller = self.controller
+        # -- analysis: the AnalysisRun controller, in the same process and leadership --------
+        self.analysis = AnalysisController(
+            kube,
+            namespace=options.get("namespace"),
+            workers=options.get("workers") or config.workers,
+            # Its own recorder: AnalysisRun events are not counted as Rollout events.
+            events=EventRecorder(kube),
+            instance_id=options.get("instance_id"),
+            allowed=allowed,
+        )
+        self.metrics.analysis = AnalysisMetrics(self.analysis)
+        # -- end analysis ---------------------------------------------------------------------
         kube.observers.append(self.metrics.observe_request)
         self.events.observers.append(self.metrics.observe_event)
         self.metrics_registry = new_registry(self.metrics)
@@ -201,6 +214,7 @@ class Runtime:
         if elector is None:
             leading.set()
         controller = asyncio.create_task(self.controller.run(leading=leading), name="controller")
+        analysis = asyncio.create_task(self.analysis.run(leading=leading), name="analysis")
         stopper = asyncio.create_task(stop.wait(), name="stop")
         others = [asyncio.create_task(heartbeat.run(), name="heartbeat")]
         if self.config_watch is not None:
@@ -209,7 +223,7 @@ class Runtime:
         if elector is not None:
             election = asyncio.create_task(elector.run(), name="leader-election")
             others.append(election)
-        watched = {controller, stopper, *others}
+        watched = {controller, analysis, stopper, *others}
         if elector is not None:
             # Not watched: it ends normally once this replica leads.
             others.append(asyncio.create_task(self._when_leading(leading), name="on-leading"))
@@ -227,7 +241,7 @@ class Runtime:
             elif exc is not None:
                 log.error(f"{task.get_name()} failed", error=repr(exc))
                 code = 1
-            elif task is controller:
+            elif task in (controller, analysis):
                 code = 0 if stop.is_set() else 1
         if stopper in done:
             log.info("stopping")
@@ -235,6 +249,7 @@ class Runtime:
             log.error("exiting: leadership lost; a restart makes this replica a standby")
         # Leader work stops first, then renewals; only then may the Lease be handed over.
         await _cancel(controller)
+        await _cancel(analysis)
         if election is not None:
             await _cancel(election)
         if elector is not None and not lost:
