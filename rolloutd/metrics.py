@@ -85,6 +85,12 @@ class ControllerSource(Protocol):
     def views(self) -> Sequence[RolloutView]: ...
 
 
+class MetricSource(Protocol):
+    """Another part of the process that builds its own series at scrape time."""
+
+    def collect(self) -> Iterable[Metric]: ...
+
+
 class MetricsCollector:
     """The prometheus_client Collector for everything rolloutd exports."""
 
@@ -98,6 +104,8 @@ class MetricsCollector:
         version: str | None = None,
     ) -> None:
         self.controller: ControllerSource | None = None
+        self.analysis: MetricSource | None = None
+        """AnalysisRun series (rolloutd.controller.analysis.AnalysisMetrics)."""
         self.identity = identity
         self.is_leader = is_leader
         self.config_valid = config_valid
@@ -141,6 +149,11 @@ class MetricsCollector:
 
     def collect(self) -> Iterable[Metric]:
         yield from self._process()
+        if self.analysis is not None:
+            try:
+                yield from self.analysis.collect()
+            except Exception:  # a bad cache entry must not take /metrics down
+                log.exception("could not build the AnalysisRun metrics")
         if self.controller is None:
             return
         try:
