@@ -930,8 +930,11 @@ class _Planner:
                 self.now,
             )
             return
-        if paused:
-            if old_reason != st.ROLLOUT_PAUSED:
+        step_paused = bool(self.status.get("pauseConditions"))
+        if paused or step_paused:
+            # Argo reports any pause (manual or a pause step) as Progressing/RolloutPaused;
+            # the pause step's own event was already recorded where it started.
+            if old_reason != st.ROLLOUT_PAUSED and paused:
                 self.emit(st.ROLLOUT_PAUSED, "Rollout is paused")
             st.set_condition(
                 conds, st.PROGRESSING, "Unknown", st.ROLLOUT_PAUSED, "Rollout is paused", self.now
@@ -947,8 +950,10 @@ class _Planner:
                 self.now,
             )
             return
-        if old_reason == st.ROLLOUT_PAUSED and not self.old_status.get("pauseConditions"):
-            self.emit(st.ROLLOUT_RESUMED, "Rollout is resumed")
+        if old_reason == st.ROLLOUT_PAUSED:
+            if not self.old_status.get("pauseConditions"):
+                # A manual resume; a pause step's resume was recorded by the step itself.
+                self.emit(st.ROLLOUT_RESUMED, "Rollout is resumed")
             st.set_condition(
                 conds,
                 st.PROGRESSING,
