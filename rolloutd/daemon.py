@@ -87,7 +87,7 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument("--log-level", default=env("ROLLOUTD_LOG_LEVEL", "info"))
     p.add_argument(
         "--log-format",
-        choices=("auto", "json", "console"),
+        choices=("auto", "json", "console", "text"),
         default=env("ROLLOUTD_LOG_FORMAT", "auto"),
     )
     p.set_defaults(handler=run)

@@ -22,7 +22,8 @@ LEVELS = {
 
 
 def configure(level: str = "info", fmt: str = "auto") -> None:
-    """Set up logging once per process; `fmt` is json, console or auto (console on a TTY)."""
+    """Set up logging once per process; `fmt` is json, console (or text) or auto (console on a
+    TTY, json otherwise)."""
     if level.lower() not in LEVELS:
         raise ValueError(f"log level {level!r} is not one of {', '.join(LEVELS)}")
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())

@@ -1,13 +1,18 @@
-"""Shared test configuration: where the upstream third-party CRDs are, when they are here."""
+"""Shared test configuration: the upstream third-party CRDs (when present), helm and kubeconform."""
 
 from __future__ import annotations
 
+import os
+import shutil
+import subprocess
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 UPSTREAM_CRDS = REPO.parent / "shared" / "crds" / "third-party"
+INSTALL_TOOLS = REPO / "scripts" / "install-tools.sh"
 
 
 @pytest.fixture(scope="session")
@@ -19,3 +24,36 @@ def upstream_crds() -> Path:
             "in CI, as ../shared/crds/third-party); tests against real schemas are skipped"
         )
     return UPSTREAM_CRDS
+
+
+@dataclass(frozen=True)
+class Tools:
+    helm: Path
+    kubeconform: Path
+    schema_location: str
+
+
+@pytest.fixture(scope="session")
+def tools() -> Tools:
+    """helm, kubeconform and the offline schemas, installed by scripts/install-tools.sh."""
+    if shutil.which("go") is None:
+        pytest.skip(
+            "`go` is not on PATH: scripts/install-tools.sh builds helm and kubeconform with "
+            "`go install`, so the chart cannot be rendered or validated here"
+        )
+    root = Path(
+        os.environ.get("ROLLOUTD_TOOLS", str(Path.home() / ".cache" / "rolloutd" / "tools"))
+    )
+    done = subprocess.run(["bash", str(INSTALL_TOOLS)], capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        pytest.fail(f"scripts/install-tools.sh failed:\n{done.stderr}")
+    return Tools(
+        helm=root / "bin" / "helm",
+        kubeconform=root / "bin" / "kubeconform",
+        schema_location=str(
+            root
+            / "kubernetes-json-schema"
+            / "{{ .NormalizedKubernetesVersion }}-local{{ .StrictSuffix }}"
+            / "{{ .ResourceKind }}{{ .KindSuffix }}.json"
+        ),
+    )

@@ -13,16 +13,15 @@ against the Service it must select.
 from __future__ import annotations
 
 import json
-import os
-import shutil
 import subprocess
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+
+from tests.conftest import Tools
 
 REPO = Path(__file__).resolve().parents[2]
 CHART = REPO / "charts" / "rolloutd"
@@ -51,39 +50,6 @@ EVERYTHING = (
 pytestmark = pytest.mark.timeout(1800)
 
 Manifest = dict[str, Any]
-
-
-@dataclass(frozen=True)
-class Tools:
-    helm: Path
-    kubeconform: Path
-    schema_location: str
-
-
-@pytest.fixture(scope="session")
-def tools() -> Tools:
-    """helm, kubeconform and the offline schemas, installed by scripts/install-tools.sh."""
-    if shutil.which("go") is None:
-        pytest.skip(
-            "`go` is not on PATH: scripts/install-tools.sh builds helm and kubeconform with "
-            "`go install`, so the chart cannot be rendered or validated here"
-        )
-    root = Path(
-        os.environ.get("ROLLOUTD_TOOLS", str(Path.home() / ".cache" / "rolloutd" / "tools"))
-    )
-    done = subprocess.run(["bash", str(INSTALL_TOOLS)], capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        pytest.fail(f"scripts/install-tools.sh failed:\n{done.stderr}")
-    return Tools(
-        helm=root / "bin" / "helm",
-        kubeconform=root / "bin" / "kubeconform",
-        schema_location=str(
-            root
-            / "kubernetes-json-schema"
-            / "{{ .NormalizedKubernetesVersion }}-local{{ .StrictSuffix }}"
-            / "{{ .ResourceKind }}{{ .KindSuffix }}.json"
-        ),
-    )
 
 
 def set_flags(values: tuple[str, ...]) -> list[str]:
