@@ -19,10 +19,13 @@ from rolloutd.kube.resources import ROLLOUTS, SERVICES, Resource
 from rolloutd.sandbox.cluster import Status
 from tests.e2e.harness import (
     REPO,
+    VIRTUAL_SERVICES,
     Daemon,
+    apply_seed,
     eventually,
     get_rollout,
     promote,
+    route_weights,
     sample,
     set_image,
     wait_phase,
@@ -223,3 +226,31 @@ async def test_third_party_router_installs_and_uninstalls(
         assert await gateway_weight(kube, ns) == 0  # nothing was routed to the new version
     finally:
         daemon.stop()
+
+
+async def test_istio_and_openshift_route_together(
+    kube: KubeClient, namespace: str, daemon: Daemon
+) -> None:
+    """Several routers in one Rollout move together, step by step."""
+    ns = namespace
+    await kube.create(ROUTES, route_obj(), namespace=ns)
+
+    def both(rollout: JsonDict) -> None:
+        canary = rollout["spec"]["strategy"]["canary"]
+        canary["steps"] = STEPS
+        canary["trafficRouting"]["plugins"] = {
+            "argoproj-labs/openshift": {"routes": ["rollouts-demo"]}
+        }
+
+    await apply_seed(kube, ns, rollout_edit=both)
+
+    async def istio_weight(kube: KubeClient, ns: str) -> int:
+        vs = await kube.get(VIRTUAL_SERVICES, "rollouts-demo-vsvc", namespace=ns)
+        return route_weights(vs)[CANARY]
+
+    async def both_weights(kube: KubeClient, ns: str) -> int:
+        istio, route = await istio_weight(kube, ns), await openshift_weight(kube, ns)
+        assert istio == route, f"istio {istio} != route {route}"
+        return istio
+
+    await walk(kube, ns, both_weights)
