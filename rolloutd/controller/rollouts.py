@@ -44,6 +44,8 @@ JsonDict = dict[str, Any]
 Key = tuple[str, str]
 log = structlog.get_logger("rolloutd.controller")
 INSTANCE_ID_LABEL = "argo-rollouts.argoproj.io/controller-instance-id"
+OWNER_INDEX = "controller-owner-uid"
+MANAGED_BY_INDEX = "managed-by"
 
 
 @dataclass
@@ -71,7 +73,8 @@ class _Objects(ObjectReader):
     def __init__(self, informers: Mapping[Resource, Informer]) -> None:
         self._informers = informers
 
-    def _find(self, resource: Resource) -> Informer | None:
+    def find(self, resource: Resource) -> Informer | None:
+        """The informer caching this kind (any version), if the controller watches it."""
         informer = self._informers.get(resource)
         if informer is not None:
             return informer
@@ -82,11 +85,11 @@ class _Objects(ObjectReader):
         return None
 
     def get(self, resource: Resource, namespace: str, name: str) -> JsonDict | None:
-        informer = self._find(resource)
+        informer = self.find(resource)
         return informer.get(namespace, name) if informer else None
 
     def remember(self, resource: Resource, obj: JsonDict) -> None:
-        informer = self._find(resource)
+        informer = self.find(resource)
         if informer is not None:
             informer.remember(obj)
 
@@ -125,6 +128,10 @@ class RolloutController:
             kube, REPLICA_SETS, namespace=namespace, label_selector=POD_HASH_LABEL
         )
         self.services = Informer(kube, SERVICES, namespace=namespace)
+        # Each reconcile looks up its own ReplicaSets and Services; indexes keep that from
+        # being a scan of every cached one (which made a reconcile O(number of Rollouts)).
+        self.replica_sets.add_index(OWNER_INDEX, _controller_owner_uids)
+        self.services.add_index(MANAGED_BY_INDEX, _managed_by)
         self.informers: dict[Resource, Informer] = {
             ROLLOUTS: self.rollouts,
             REPLICA_SETS: self.replica_sets,
@@ -301,7 +308,7 @@ class RolloutController:
         uid = obj["metadata"].get("uid")
         namespace = obj["metadata"].get("namespace")
         owned = []
-        for rs in self.replica_sets.items():
+        for rs in self.replica_sets.by_index(OWNER_INDEX, uid):
             meta = rs.get("metadata") or {}
             if meta.get("namespace") != namespace or meta.get("deletionTimestamp"):
                 continue
@@ -363,7 +370,7 @@ class RolloutController:
             )
             for ref in router.references(block.config, key[0]):
                 refs.add((ref.resource, ref.namespace, ref.name))
-                if ref.resource not in self.informers and not self.objects._find(ref.resource):
+                if ref.resource not in self.informers and not self.objects.find(ref.resource):
                     unknown.append(
                         f"{block.field}: {ref.resource.kind} objects are not watched by this "
                         f"rolloutd; enable the '{block.name}' router in its ConfigMap"
@@ -416,7 +423,7 @@ class RolloutController:
 
     async def _release_services(self, namespace: str, name: str, keep: Sequence[str]) -> None:
         """Give back Services this Rollout no longer uses: drop our selector and annotation."""
-        for svc in list(self.services.items()):
+        for svc in self.services.by_index(MANAGED_BY_INDEX, (namespace, name)):
             meta = svc.get("metadata") or {}
             if meta.get("namespace") != namespace or meta.get("name") in keep:
                 continue
@@ -473,6 +480,19 @@ class RolloutController:
 def _key(obj: JsonDict) -> Key:
     meta = obj.get("metadata") or {}
     return (meta.get("namespace") or "", meta.get("name") or "")
+
+
+def _controller_owner_uids(rs: JsonDict) -> list[str | None]:
+    """Index: the uid of each controller owner reference (the Rollout, for ours)."""
+    refs = (rs.get("metadata") or {}).get("ownerReferences") or []
+    return [ref.get("uid") for ref in refs if ref.get("controller")]
+
+
+def _managed_by(svc: JsonDict) -> list[tuple[str, str]]:
+    """Index: (namespace, Rollout) of the managed-by annotation, when a Service has one."""
+    meta = svc.get("metadata") or {}
+    owner = (meta.get("annotations") or {}).get(MANAGED_BY_ANNOTATION)
+    return [(meta.get("namespace") or "", owner)] if owner else []
 
 
 def _invalid_status(obj: JsonDict, errors: list[str]) -> JsonDict:
