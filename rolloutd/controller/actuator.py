@@ -13,14 +13,16 @@ from typing import Any
 
 from rolloutd.kube.client import ApiError, KubeClient
 from rolloutd.kube.informer import Informer
-from rolloutd.kube.resources import REPLICA_SETS, ROLLOUTS, SERVICES
+from rolloutd.kube.resources import ANALYSIS_RUNS, REPLICA_SETS, ROLLOUTS, SERVICES
 from rolloutd.plan.types import (
     MANAGED_BY_ANNOTATION,
     POD_HASH_LABEL,
     Action,
     AnnotateReplicaSet,
     AnnotateRollout,
+    CreateAnalysisRun,
     CreateReplicaSet,
+    DeleteAnalysisRun,
     DeleteReplicaSet,
     RemoveManagedRoutes,
     ScaleReplicaSet,
@@ -28,6 +30,7 @@ from rolloutd.plan.types import (
     SetMirrorRoute,
     SetWeight,
     SwitchService,
+    TerminateAnalysisRun,
     UpdateHash,
 )
 from rolloutd.traffic.contract import (
@@ -74,7 +77,9 @@ class Actuator:
         rollouts: Informer,
         routers: Sequence[BoundRouter],
         allowed: Callable[[], bool] = lambda: True,
+        analysis_runs: Informer | None = None,
     ) -> None:
+        self.analysis_runs = analysis_runs
         self.kube = kube
         self.rollout = rollout
         meta = rollout["metadata"]
@@ -165,6 +170,31 @@ class Actuator:
             mirror = mirror_route(action.step)
             for bound in self.routers:
                 await bound.router.set_mirror_route(bound.ctx, mirror)
+        elif isinstance(action, CreateAnalysisRun):
+            try:
+                created = await self.kube.create(ANALYSIS_RUNS, action.body, namespace=ns)
+            except ApiError as exc:
+                if not exc.conflict:
+                    raise
+                return  # created by an attempt whose status write did not land
+            if self.analysis_runs is not None:
+                self.analysis_runs.remember(created)
+        elif isinstance(action, TerminateAnalysisRun):
+            body = {"spec": {"terminate": True}}
+            try:
+                updated = await self.kube.patch(ANALYSIS_RUNS, action.name, body, namespace=ns)
+            except ApiError as exc:
+                if not exc.not_found:
+                    raise
+                return
+            if self.analysis_runs is not None:
+                self.analysis_runs.remember(updated)
+        elif isinstance(action, DeleteAnalysisRun):
+            try:
+                await self.kube.delete(ANALYSIS_RUNS, action.name, namespace=ns)
+            except ApiError as exc:
+                if not exc.not_found:
+                    raise
         elif isinstance(action, RemoveManagedRoutes):
             for bound in self.routers:
                 await bound.router.remove_managed_routes(bound.ctx)

@@ -24,7 +24,15 @@ from rolloutd.controller.patches import merge_patch
 from rolloutd.kube.client import ApiError, ClusterUnreachable, KubeClient
 from rolloutd.kube.events import EventRecorder
 from rolloutd.kube.informer import Informer
-from rolloutd.kube.resources import REPLICA_SETS, ROLLOUTS, SERVICES, Resource
+from rolloutd.kube.resources import (
+    ANALYSIS_RUNS,
+    ANALYSIS_TEMPLATES,
+    CLUSTER_ANALYSIS_TEMPLATES,
+    REPLICA_SETS,
+    ROLLOUTS,
+    SERVICES,
+    Resource,
+)
 from rolloutd.kube.workqueue import WorkQueue
 from rolloutd.model.rollout import InvalidRollout, Rollout, parse_rollout
 from rolloutd.plan.canary import plan
@@ -132,10 +140,20 @@ class RolloutController:
         # being a scan of every cached one (which made a reconcile O(number of Rollouts)).
         self.replica_sets.add_index(OWNER_INDEX, _controller_owner_uids)
         self.services.add_index(MANAGED_BY_INDEX, _managed_by)
+        # AnalysisRuns made for Rollouts carry `rollout-type`; templates are few and small.
+        self.analysis_runs = Informer(
+            kube, ANALYSIS_RUNS, namespace=namespace, label_selector="rollout-type"
+        )
+        self.analysis_runs.add_index(OWNER_INDEX, _controller_owner_uids)
+        self.templates = Informer(kube, ANALYSIS_TEMPLATES, namespace=namespace)
+        self.cluster_templates = Informer(kube, CLUSTER_ANALYSIS_TEMPLATES)
         self.informers: dict[Resource, Informer] = {
             ROLLOUTS: self.rollouts,
             REPLICA_SETS: self.replica_sets,
             SERVICES: self.services,
+            ANALYSIS_RUNS: self.analysis_runs,
+            ANALYSIS_TEMPLATES: self.templates,
+            CLUSTER_ANALYSIS_TEMPLATES: self.cluster_templates,
         }
         names = registry.available if enabled_routers is None else list(enabled_routers)
         for name in names:
@@ -165,10 +183,26 @@ class RolloutController:
                 if ref.get("kind") == "Rollout" and ref.get("controller"):
                     self.queue.add((obj["metadata"].get("namespace", ""), ref["name"]))
 
+        def on_template(kind: str, obj: JsonDict, old: JsonDict | None) -> None:
+            # Rare: a template changed; wake the Rollouts that may use it (InvalidSpec clears).
+            namespace = (obj.get("metadata") or {}).get("namespace")
+            for rollout in list(self.rollouts.items()):
+                if namespace is None or _key(rollout)[0] == namespace:
+                    self.queue.add(_key(rollout))
+
         self.rollouts.add_handler(on_rollout)
         self.replica_sets.add_handler(on_replica_set)
+        self.analysis_runs.add_handler(on_replica_set)  # same rule: wake the owning Rollout
+        self.templates.add_handler(on_template)
+        self.cluster_templates.add_handler(on_template)
         for res, informer in self.informers.items():
-            if res in (ROLLOUTS, REPLICA_SETS):
+            if res in (
+                ROLLOUTS,
+                REPLICA_SETS,
+                ANALYSIS_RUNS,
+                ANALYSIS_TEMPLATES,
+                CLUSTER_ANALYSIS_TEMPLATES,
+            ):
                 continue
 
             def on_named(
@@ -277,6 +311,9 @@ class RolloutController:
             services=self._named_services(namespace, rollout),
             routers=states,
             unknown_routers=unknown,
+            raw=obj,
+            analysis_runs=self.analysis_runs.by_index(OWNER_INDEX, obj["metadata"].get("uid")),
+            analysis_templates=self._templates(namespace),
         )
         result = plan(snapshot, self.clock())
         self.desired_weights[key] = result.desired_weight
@@ -287,6 +324,7 @@ class RolloutController:
             services=self.services,
             rollouts=self.rollouts,
             routers=bound if not any(s.errors for s in states) else [],
+            analysis_runs=self.analysis_runs,
             allowed=self.allowed,
         )
         try:
@@ -303,6 +341,15 @@ class RolloutController:
         keep = [s for s in (canary.canary_service, canary.stable_service) if s] if canary else []
         await self._release_services(namespace, name, keep=keep)
         return result.requeue_after.total_seconds() if result.requeue_after is not None else None
+
+    def _templates(self, namespace: str) -> dict[tuple[bool, str], JsonDict]:
+        found: dict[tuple[bool, str], JsonDict] = {
+            (True, t["metadata"]["name"]): t for t in self.cluster_templates.items()
+        }
+        for t in self.templates.items():
+            if t["metadata"].get("namespace") == namespace:
+                found[(False, t["metadata"]["name"])] = t
+        return found
 
     def _owned_replica_sets(self, obj: JsonDict) -> list[ReplicaSetView]:
         uid = obj["metadata"].get("uid")

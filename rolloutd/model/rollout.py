@@ -585,7 +585,6 @@ def unsupported_features(spec: RolloutSpec) -> list[str]:
             ("pingPong", canary.ping_pong),
             ("antiAffinity", canary.anti_affinity),
             ("replicaProgressThreshold", canary.replica_progress_threshold),
-            ("analysis", canary.analysis),
         ):
             if value:
                 found.append(f"spec.strategy.canary.{name}")
@@ -595,7 +594,7 @@ def unsupported_features(spec: RolloutSpec) -> list[str]:
                 if getattr(routing, name) is not None:
                     found.append(f"spec.strategy.canary.trafficRouting.{_camel(name)}")
         for i, step in enumerate(canary.steps or []):
-            for kind in ("experiment", "plugin", "analysis"):
+            for kind in ("experiment", "plugin"):
                 if getattr(step, kind) is not None:
                     found.append(f"spec.strategy.canary.steps[{i}].{kind}")
     return found

@@ -32,6 +32,9 @@ from rolloutd.model.rollout import (
     validate_spec,
 )
 from rolloutd.plan import status as st
+from rolloutd.plan.analysis import AnalysisOutcome, plan_analysis
+from rolloutd.plan.analysis import blocks as analysis_blocks
+from rolloutd.plan.analysis import spec_errors as analysis_spec_errors
 from rolloutd.plan.hashing import pod_template_hash, steps_hash
 from rolloutd.plan.replicas import basic_canary_split, canary_replicas, weight_supported
 from rolloutd.plan.types import (
@@ -79,6 +82,9 @@ class _Planner:
     events: list[Event] = field(default_factory=list)
     wakeups: list[dt.datetime] = field(default_factory=list)
 
+    abort_detail: str | None = None
+    analysis_outcome: AnalysisOutcome = field(default_factory=AnalysisOutcome)
+
     def __post_init__(self) -> None:
         r = self.snap.rollout
         self.spec = r.spec
@@ -112,6 +118,12 @@ class _Planner:
 
     def spec_errors(self) -> list[str]:
         errors = validate_spec(self.spec)
+        if analysis_blocks(self.spec):
+            errors += analysis_spec_errors(
+                self.snap.raw or {"metadata": self.snap.rollout.metadata},
+                self.spec,
+                self.snap.analysis_templates,
+            )
         errors += list(self.snap.unknown_routers)
         for router in self.snap.routers:
             errors += list(router.errors)
@@ -232,6 +244,23 @@ class _Planner:
         ):
             self.actions.append(AnnotateRollout({REVISION_ANNOTATION: str(revision)}))
 
+        outcome = self.analysis(
+            pod_hash,
+            stable_hash,
+            revision,
+            active=not (initial or fully_promoted or aborted or promote_full),
+        )
+        if outcome.abort_reason is not None:
+            # A failed run aborts in this very plan: traffic goes back to stable now.
+            self.status["abort"] = True
+            self.enter_abort()
+            aborted = True
+            self.abort_detail = outcome.abort_reason
+            targets = self.replica_targets(
+                pod_hash, stable_hash, fully_promoted, aborted, promote_full
+            )
+        self.analysis_outcome = outcome
+
         paused = bool(self.spec.paused)
         if not paused:
             self.scale(new_rs, stable_rs, targets, aborted)
@@ -252,6 +281,59 @@ class _Planner:
             requeue_after=self.requeue_after(),
             desired_weight=desired_weight,
         )
+
+    # -- analysis ------------------------------------------------------------------------------
+
+    def analysis(
+        self, pod_hash: str, stable_hash: str, revision: int, *, active: bool
+    ) -> AnalysisOutcome:
+        """Create, read back, terminate and prune this Rollout's AnalysisRuns."""
+        if not self.snap.analysis_runs and not analysis_blocks(self.spec):
+            return AnalysisOutcome()
+
+        def run(active: bool) -> AnalysisOutcome:
+            return plan_analysis(
+                rollout=self.snap.raw,
+                spec=self.spec,
+                runs=self.snap.analysis_runs,
+                templates=self.snap.analysis_templates,
+                pod_hash=pod_hash,
+                stable_hash=stable_hash or None,
+                revision=revision,
+                step_index=self.status.get("currentStepIndex"),
+                active=active,
+            )
+
+        outcome = run(active)
+        if outcome.abort_reason is not None:
+            # Keep what was read; stop everything else that still runs.
+            stopping = run(False)
+            stopping.abort_reason = outcome.abort_reason
+            stopping.step_status, stopping.background_status = (
+                outcome.step_status,
+                outcome.background_status,
+            )
+            outcome = stopping
+        self.actions += outcome.actions
+        canary_status: JsonDict = self.status.setdefault("canary", {})
+        for key, value in (
+            ("currentStepAnalysisRunStatus", outcome.step_status),
+            ("currentBackgroundAnalysisRunStatus", outcome.background_status),
+        ):
+            if value is None:
+                canary_status.pop(key, None)
+            else:
+                canary_status[key] = value
+        if outcome.inconclusive and outcome.abort_reason is None:
+            pauses: list[JsonDict] = self.status.get("pauseConditions") or []
+            if not any(p.get("reason") == st.INCONCLUSIVE_ANALYSIS for p in pauses):
+                self.status["pauseConditions"] = [
+                    *pauses,
+                    {"reason": st.INCONCLUSIVE_ANALYSIS, "startTime": st.timestamp(self.now)},
+                ]
+                self.status["controllerPause"] = True
+                self.emit(st.ROLLOUT_PAUSED, f"Rollout is paused ({st.INCONCLUSIVE_ANALYSIS})")
+        return outcome
 
     # -- a new template, or changed steps --------------------------------------------------------
 
@@ -737,8 +819,10 @@ class _Planner:
             done = self.at_targets(new_rs, stable_rs, targets)
         elif step.set_header_route is not None or step.set_mirror_route is not None:
             done = True  # the route was planned above, in this same plan
+        elif step.analysis is not None:
+            done = self.analysis_outcome.step_phase == "Successful"
         else:
-            # analysis / experiment / plugin steps are not run yet: hold the rollout here
+            # experiment / plugin steps are not run yet: hold the rollout here
             # (a person decides) rather than skip a safety check silently.
             done = self.run_pause(step, unsupported=True)
         if done:
@@ -917,18 +1001,14 @@ class _Planner:
         rs_name = new_rs.name
         revision = new_rs.revision
         if aborted:
+            message = f"Rollout aborted update to revision {revision}"
+            if self.abort_detail:
+                message += f": {self.abort_detail}"
+            elif old_reason == st.ROLLOUT_ABORTED:
+                message = str(old.get("message") or message)  # keep the reason it was aborted
             if old_reason != st.ROLLOUT_ABORTED:
-                self.emit(
-                    st.ROLLOUT_ABORTED, f"Rollout aborted update to revision {revision}", "Warning"
-                )
-            st.set_condition(
-                conds,
-                st.PROGRESSING,
-                "False",
-                st.ROLLOUT_ABORTED,
-                f"Rollout aborted update to revision {revision}",
-                self.now,
-            )
+                self.emit(st.ROLLOUT_ABORTED, message, "Warning")
+            st.set_condition(conds, st.PROGRESSING, "False", st.ROLLOUT_ABORTED, message, self.now)
             return
         step_paused = bool(self.status.get("pauseConditions"))
         if paused or step_paused:

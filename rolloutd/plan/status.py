@@ -34,6 +34,7 @@ ROLLOUT_ABORTED = "RolloutAborted"
 DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
 
 CANARY_PAUSE_STEP = "CanaryPauseStep"
+INCONCLUSIVE_ANALYSIS = "InconclusiveAnalysisRun"
 
 
 def timestamp(now: dt.datetime) -> str:

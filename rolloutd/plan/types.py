@@ -112,6 +112,12 @@ class Snapshot:
     routers: Sequence[RouterState] = ()
     unknown_routers: Sequence[str] = ()
     """Problems resolving routers (not installed, incompatible): each is an invalid spec."""
+    raw: JsonDict = field(default_factory=dict)
+    """The Rollout as the API server sent it (AnalysisRuns copy fields from it)."""
+    analysis_runs: Sequence[JsonDict] = ()
+    """AnalysisRuns this Rollout owns."""
+    analysis_templates: Mapping[tuple[bool, str], JsonDict] = field(default_factory=dict)
+    """(cluster scoped?, name) -> AnalysisTemplate / ClusterAnalysisTemplate in reach."""
 
     @property
     def name(self) -> str:
@@ -190,6 +196,21 @@ class AnnotateRollout:
 
 
 @dataclass(frozen=True, slots=True)
+class CreateAnalysisRun:
+    body: JsonDict
+
+
+@dataclass(frozen=True, slots=True)
+class TerminateAnalysisRun:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class DeleteAnalysisRun:
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
 class Event:
     reason: str
     message: str
@@ -208,6 +229,9 @@ Action = (
     | SetMirrorRoute
     | RemoveManagedRoutes
     | AnnotateRollout
+    | CreateAnalysisRun
+    | TerminateAnalysisRun
+    | DeleteAnalysisRun
 )
 
 
