@@ -205,7 +205,10 @@ class AnalysisController:
         clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(dt.UTC),
         allowed: Callable[[], bool] = lambda: True,
         instance_id: str | None = None,
+        runs: Informer | None = None,
     ) -> None:
+        """`runs` shares an AnalysisRun informer another controller already runs (it must
+        select the same runs: this namespace, this controller-instance-id)."""
         self.kube = kube
         self.providers = providers or ProviderRegistry()
         self.namespace = namespace
@@ -218,7 +221,8 @@ class AnalysisController:
         instance_selector = (
             f"{INSTANCE_ID_LABEL}={instance_id}" if instance_id else f"!{INSTANCE_ID_LABEL}"
         )
-        self.runs = Informer(
+        self._owns_runs = runs is None
+        self.runs = runs or Informer(
             kube, ANALYSIS_RUNS, namespace=namespace, label_selector=instance_selector
         )
         self.jobs = Informer(kube, JOBS, namespace=namespace, label_selector=UID_LABEL)
@@ -248,8 +252,9 @@ class AnalysisController:
     async def run(self, *, leading: asyncio.Event | None = None) -> None:
         """Caches, then (once leading, with leader election) the workers; until cancelled."""
         async with asyncio.TaskGroup() as tasks:
-            for informer in self.informers.values():
-                tasks.create_task(informer.run())
+            for res, informer in self.informers.items():
+                if res != ANALYSIS_RUNS or self._owns_runs:
+                    tasks.create_task(informer.run())
             await self.wait_synced()
             log.info("analysis caches synced")
             if leading is not None:
