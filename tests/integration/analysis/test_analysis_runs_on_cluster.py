@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 
 from rolloutd.controller.analysis import AnalysisMetrics
-from rolloutd.kube.client import KubeClient
+from rolloutd.kube.client import ApiError, KubeClient
 from rolloutd.kube.resources import ANALYSIS_RUNS, ANALYSIS_TEMPLATES, SECRETS
-from tests.integration.analysis.conftest import App, Harness
+from tests.integration.analysis.conftest import App, Harness, eventually
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.asyncio(loop_scope="session")]
 JsonDict = dict[str, Any]
@@ -267,3 +267,18 @@ async def test_metrics_describe_runs_and_measurements(harness: Harness, app: App
         if name == "analysis_run_measurement_duration_seconds_count" and ("type", "Web") in labels
     ]
     assert counts and counts[0] >= 1
+
+
+async def test_ttl_strategy_deletes_a_completed_run(harness: Harness, app: App) -> None:
+    app.error_ratio = 0.0
+    spec = {"metrics": [web_metric(app)], "ttlStrategy": {"secondsAfterCompletion": 1}}
+    await harness.create_run("short-lived", spec)
+
+    async def gone() -> bool:
+        try:
+            await harness.get_run("short-lived")
+        except ApiError as exc:
+            return exc.not_found
+        return False
+
+    await eventually(gone, "the run to be deleted after its TTL", timeout=30)
