@@ -19,8 +19,10 @@ from pathlib import Path
 from typing import Any, Literal
 
 import aiohttp
+from aiohttp.helpers import get_env_proxy_for_url
 from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
+from yarl import URL
 
 from rolloutd.kube.resources import Resource
 
@@ -120,6 +122,7 @@ class KubeClient:
             source = path
         cfg.connection_pool_maxsize = pool_size
         api = k8s_client.ApiClient(configuration=cfg)
+        _read_environment_once(api, str(cfg.host))
         return cls(api, Connection(server=str(cfg.host), namespace=namespace, source=source))
 
     async def close(self) -> None:
@@ -355,6 +358,37 @@ class KubeClient:
             raise ClusterUnreachable(f"watch of {res} broke: {exc}") from exc
         finally:
             response.release()
+
+
+def _read_environment_once(api: k8s_client.ApiClient, server: str) -> None:
+    """Take the proxy settings from the environment now, instead of on every request.
+
+    kubernetes-asyncio opens its aiohttp session with `trust_env=True`, and aiohttp then runs
+    two lookups in a worker thread for every request: the proxy environment and ~/.netrc
+    (read and parsed each time). At a few writes per reconcile that was a tenth of the
+    daemon's CPU. The answer cannot change while the process runs, so it is looked up once:
+    an HTTP(S)_PROXY that applies to the API server (NO_PROXY honoured) is set on the client,
+    and the session stops consulting the environment. (~/.netrc credentials are not used:
+    the Kubernetes API server does not take basic auth.)
+    """
+    rest = getattr(api, "rest_client", None)
+    session = getattr(rest, "pool_manager", None)
+    if rest is None or not isinstance(session, aiohttp.ClientSession) or not session.trust_env:
+        return
+    if not getattr(rest, "proxy", None):
+        try:
+            proxy, proxy_auth = get_env_proxy_for_url(URL(server))
+        except LookupError:
+            pass
+        else:
+            rest.proxy = str(proxy)
+            if proxy_auth is not None:
+                rest.proxy_headers = {
+                    **(getattr(rest, "proxy_headers", None) or {}),
+                    "Proxy-Authorization": proxy_auth.encode(),
+                }
+    # aiohttp has no public setter; the attribute is what `trust_env` reads.
+    session._trust_env = False
 
 
 def _query_value(value: Any) -> str:
