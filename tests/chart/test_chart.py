@@ -192,6 +192,8 @@ CORE_CLUSTER_PERMISSIONS = (
     | triples("argoproj.io", "rollouts/status rollouts/scale", "get update patch")
     | triples("argoproj.io", "rollouts/finalizers", "update")
     | triples("argoproj.io", "analysisruns", "get list watch create update patch delete")
+    | triples("argoproj.io", "analysisruns/status", "get update patch")
+    | triples("argoproj.io", "analysisruns/finalizers", "update")
     | triples("argoproj.io", "analysistemplates clusteranalysistemplates", "get list watch")
     | triples("apps", "replicasets", "get list watch create update patch delete")
     | triples("", "services", "get list watch patch update")
@@ -476,3 +478,8 @@ def test_install_renders_every_project_crd(tools: Tools) -> None:
         if doc
     }
     assert expected and names == expected
+
+
+def test_secret_reads_only_when_analysis_secret_args_are_on(tools: Tools) -> None:
+    granted = rule_triples(only(render(tools, "analysis.secretArgs=true"), "ClusterRole")["rules"])
+    assert granted == CORE_CLUSTER_PERMISSIONS | triples("", "secrets", "get")

@@ -310,7 +310,9 @@ async def test_daemon_serves_metrics_health_and_readiness(
         assert await daemon.sample("rolloutd_config_valid") == 1
         assert await daemon.sample("rolloutd_build_info") == 1
         # The caches were filled by list + watch requests, which the client counted.
-        assert (await daemon.sample("rolloutd_kube_requests_total", verb="list")) == 1
+        assert (
+            await daemon.sample("rolloutd_kube_requests_total", verb="list", resource="rollouts")
+        ) == 1
         assert await daemon.sample("workqueue_depth", name="rollouts") == 0
     finally:
         code = await daemon.stop()
