@@ -22,6 +22,18 @@ from pathlib import Path
 from typing import Any
 
 FRAME = re.compile(r"^(?P<func>.*?) \((?P<file>[^():]*)(?::\d+)?\)$")
+# Leaves where a thread waits rather than works. py-spy's idle detection misses some of them
+# on a loaded machine (a thread blocked in epoll or on the executor's queue still shows up).
+IDLE_LEAVES = (
+    "EpollSelector.select (selectors.py)",
+    "_worker (concurrent/futures/thread.py)",
+    "Condition.wait (threading.py)",
+)
+# Start-up: importing rolloutd and its dependencies, before the event loop runs.
+STARTUP_FRAMES = (
+    "build_parser (rolloutd/main.py)",
+    "_find_and_load (<frozen importlib._bootstrap>)",
+)
 
 
 def py_spy() -> str:
@@ -82,7 +94,7 @@ def summarize(paths: list[Path], *, top: int = 25) -> dict[str, Any]:
     """Self and inclusive sample shares per function, over one or more raw profiles."""
     own: Counter[str] = Counter()
     inclusive: Counter[str] = Counter()
-    total = 0
+    total = idle = startup = 0
     for path in paths:
         if not path.exists():
             continue
@@ -92,6 +104,12 @@ def summarize(paths: list[Path], *, top: int = 25) -> dict[str, Any]:
                 continue
             count = int(count_text)
             frames = _frames(stack)
+            if frames[-1] in IDLE_LEAVES:
+                idle += count
+                continue
+            if any(f in STARTUP_FRAMES for f in frames):
+                startup += count
+                continue
             total += count
             own[frames[-1]] += count
             for frame in set(frames):
@@ -103,13 +121,22 @@ def summarize(paths: list[Path], *, top: int = 25) -> dict[str, Any]:
             for f, c in counter.most_common(top)
         ]
 
-    return {"samples": total, "self": share(own), "inclusive": share(inclusive)}
+    return {
+        "samples": total,
+        "idle_samples": idle,
+        "startup_samples": startup,
+        "self": share(own),
+        "inclusive": share(inclusive),
+    }
 
 
 def main(argv: list[str]) -> int:
     """`python -m bench.profile FILE...`: print the summary of raw py-spy profiles."""
     summary = summarize([Path(a) for a in argv])
-    print(f"{summary['samples']} samples")
+    print(
+        f"{summary['samples']} samples of work (left out: {summary['idle_samples']} idle, "
+        f"{summary['startup_samples']} start-up)"
+    )
     for kind in ("self", "inclusive"):
         print(f"\n-- {kind} --")
         for row in summary[kind]:

@@ -57,7 +57,7 @@ class Settings:
             n=n,
             latency_n=share,
             throughput_n=share,
-            idle_seconds=15.0 if quick else 60.0,
+            idle_seconds=10.0 if quick else 60.0,
             workers=workers,
             out=out,
             scale_down_wait=not quick,
