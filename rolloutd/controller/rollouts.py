@@ -232,16 +232,20 @@ class RolloutController:
     async def run(self, *, leading: asyncio.Event | None = None) -> None:
         """Run the caches, then the workers; with `leading`, the workers wait until it is set
         (leader election: a standby keeps its caches warm but does not reconcile)."""
-        async with asyncio.TaskGroup() as tasks:
-            for informer in self.informers.values():
-                tasks.create_task(informer.run())
-            await self.wait_synced()
-            log.info("caches synced", informers=len(self.informers))
-            if leading is not None:
-                await leading.wait()
-            tasks.create_task(self.queue.run_timers())
-            for _ in range(self.workers):
-                tasks.create_task(self._worker())
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                for informer in self.informers.values():
+                    tasks.create_task(informer.run())
+                await self.wait_synced()
+                log.info("caches synced", informers=len(self.informers))
+                if leading is not None:
+                    await leading.wait()
+                tasks.create_task(self.queue.run_timers())
+                for _ in range(self.workers):
+                    tasks.create_task(self._worker())
+        finally:
+            # Events of reconciles that finished are still being sent: give them a moment.
+            await self.events.flush(timeout=1.0)
 
     async def wait_synced(self) -> None:
         await asyncio.gather(*(inf.synced.wait() for inf in self.informers.values()))
@@ -330,14 +334,16 @@ class RolloutController:
         try:
             outcome = await actuator.run(result.actions, result.desired_weight)
         except RouterError as exc:
-            await self.events.record(obj, "Warning", "TrafficRoutingError", str(exc))
+            self.events.record_soon(obj, "Warning", "TrafficRoutingError", str(exc))
             raise
         self._count_corrections(obj, rollout, result, outcome.weight_changed)
         if not self.allowed():
             raise PermissionError("not the leader: refusing to write")
         await self._patch_status(obj, result.status)
+        # In the background: the next reconcile of this key (often due at once, after our own
+        # status write) must not wait for an Event round trip per Event.
         for event in result.events:
-            await self.events.record(obj, event.type, event.reason, event.message)
+            self.events.record_soon(obj, event.type, event.reason, event.message)
         keep = [s for s in (canary.canary_service, canary.stable_service) if s] if canary else []
         await self._release_services(namespace, name, keep=keep)
         return result.requeue_after.total_seconds() if result.requeue_after is not None else None

@@ -3,10 +3,16 @@
 The same (object, reason, message) within a short window is counted on the existing Event
 instead of creating a new one, the way client-go's recorder aggregates, so a retrying error
 does not flood etcd. Recording is best effort: a failure is logged, never raised.
+
+`record_soon` sends in the background, so a reconcile does not wait one API round trip per
+Event before its key can run again (a promote's next step was waiting behind two Event
+POSTs). Events of one object still go out in the order they were recorded: each one's send
+waits for the previous one of the same object, so counting repeats works as before.
 """
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import uuid
 from collections import OrderedDict
@@ -31,6 +37,43 @@ class EventRecorder:
         self.component = component
         self._recent: OrderedDict[tuple[str, ...], tuple[str, int]] = OrderedDict()
         self.observers: list[EventObserver] = []
+        # Per involved object, the last background send; the next one waits for it.
+        self._pending: dict[tuple[str, str], asyncio.Task[None]] = {}
+
+    def record_soon(
+        self, involved: dict[str, Any], event_type: str, reason: str, message: str
+    ) -> None:
+        """`record` in the background, after this object's earlier Events; never raises."""
+        meta = involved.get("metadata") or {}
+        key = (meta.get("namespace") or "", meta.get("uid") or meta.get("name") or "")
+        previous = self._pending.get(key)
+        task = asyncio.get_running_loop().create_task(
+            self._record_after(previous, involved, event_type, reason, message)
+        )
+        self._pending[key] = task
+        task.add_done_callback(lambda done: self._forget(key, done))
+
+    def _forget(self, key: tuple[str, str], task: asyncio.Task[None]) -> None:
+        if self._pending.get(key) is task:
+            del self._pending[key]
+
+    async def _record_after(
+        self,
+        previous: asyncio.Task[None] | None,
+        involved: dict[str, Any],
+        event_type: str,
+        reason: str,
+        message: str,
+    ) -> None:
+        if previous is not None:
+            await asyncio.wait([previous])  # never raises, even if it was cancelled
+        await self.record(involved, event_type, reason, message)
+
+    async def flush(self, timeout: float | None = None) -> None:
+        """Wait (at most `timeout` seconds) until the background sends are done."""
+        pending = list(self._pending.values())
+        if pending:
+            await asyncio.wait(pending, timeout=timeout)
 
     async def record(
         self, involved: dict[str, Any], event_type: str, reason: str, message: str
