@@ -138,3 +138,54 @@ async def test_failed_step_analysis_aborts(
     ro = await wait_phase(kube, ns, "Degraded", timeout=90)
     assert "Step-based analysis phase failed" in ro["status"]["message"]
     assert ro["status"]["canary"]["weights"]["canary"]["weight"] == 0
+
+
+def seed_steps_with_analysis(rollout: dict[str, Any]) -> None:
+    """The seed's steps (pauses shortened) with an analysis step after the first weight."""
+    canary = rollout["spec"]["strategy"]["canary"]
+    canary["steps"] = [
+        {"setWeight": 20},
+        {"analysis": {"templates": [{"templateName": "error-rate-step"}], "args": ARGS}},
+        {"setWeight": 40},
+        {"pause": {"duration": 1}},
+        {"setWeight": 60},
+        {"pause": {"duration": 1}},
+        {"setWeight": 80},
+        {"pause": {"duration": 1}},
+    ]
+
+
+def seed_steps_with_background(rollout: dict[str, Any]) -> None:
+    seed_steps_with_analysis(rollout)
+    canary = rollout["spec"]["strategy"]["canary"]
+    canary["steps"][1] = {"pause": {"duration": 2}}
+    canary["analysis"] = {"templates": [{"templateName": "error-rate-background"}], "args": ARGS}
+
+
+@pytest.mark.parametrize(
+    "edit", [seed_steps_with_analysis, seed_steps_with_background], ids=["step", "background"]
+)
+async def test_low_error_rate_completes_the_rollout(
+    kube: KubeClient,
+    namespace: str,
+    daemon: Daemon,
+    quiet_app: App,
+    prometheus_server: str,
+    edit: Any,
+) -> None:
+    ns = namespace
+    for body in (template(prometheus_server, count=3), template(prometheus_server, count=None)):
+        await kube.create(ANALYSIS_TEMPLATES, body, namespace=ns)
+    async with Monitor(kube, ns) as monitor:
+        await apply_seed(kube, ns, rollout_edit=edit)
+        await wait_phase(kube, ns, "Healthy", step=8)
+        await set_image(kube, ns, "argoproj/rollouts-demo:yellow")
+        ro = await wait_phase(kube, ns, "Healthy", step=8, timeout=150)
+        assert ro["status"]["stableRS"] == ro["status"]["currentPodHash"]
+        assert [w for w in monitor.weights if w != 0] == [20, 40, 60, 80, 100]
+    runs = (await kube.list(ANALYSIS_RUNS, namespace=ns))["items"]
+    assert runs, "an AnalysisRun was created"
+    # A finished rollout leaves no run going: background runs are terminated (Successful).
+    assert all(r["status"]["phase"] == "Successful" for r in runs), [
+        (r["metadata"]["name"], r["status"].get("phase")) for r in runs
+    ]
