@@ -10,6 +10,8 @@ VirtualService, which the controller puts back and counts as a correction.
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -21,6 +23,7 @@ import pytest
 import yaml
 
 from rolloutd.kube.client import KubeClient
+from rolloutd.kube.resources import LEASES
 from rolloutd.sandbox.cluster import Status
 from tests.integration.test_metrics_daemon import (
     REPO,
@@ -61,10 +64,10 @@ def prometheus_binary() -> Path:
 class Prometheus:
     """A throwaway Prometheus server scraping one target every second."""
 
-    def __init__(self, binary: Path, workdir: Path, target: str) -> None:
+    def __init__(self, binary: Path, workdir: Path, *targets: str) -> None:
         self.binary = binary
         self.workdir = workdir
-        self.target = target
+        self.targets = list(targets)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.proc: subprocess.Popen[bytes] | None = None
@@ -77,7 +80,7 @@ class Prometheus:
                     "job_name": "rolloutd",
                     "scrape_interval": "1s",
                     "scrape_timeout": "1s",
-                    "static_configs": [{"targets": [self.target]}],
+                    "static_configs": [{"targets": self.targets}],
                 }
             ],
         }
@@ -265,3 +268,90 @@ async def test_prometheus_follows_a_canary_and_a_correction(
         f"min_over_time(rolloutd_traffic_weight_in_agreement{{{sel}}}[{window}s])"
     )
     print(f"disagreement caught by a scrape: {caught == 0}")
+
+
+async def test_a_hand_edit_shows_as_disagreement_then_as_a_correction(
+    kube: KubeClient, sandbox: Status, namespace: str, tmp_path: Path, prometheus_binary: Path
+) -> None:
+    """With the writer frozen, a second replica (a standby, which only observes) reports the
+    hand edit as a disagreement for as long as it lasts; once the writer runs again it puts the
+    weight back and counts a correction."""
+    ns = namespace
+    instance = new_instance_id()
+    # The standby waits for a Lease someone else holds for an hour: it will never write.
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    await kube.create(
+        LEASES,
+        {
+            "apiVersion": "coordination.k8s.io/v1",
+            "kind": "Lease",
+            "metadata": {"name": "observer-lock"},
+            "spec": {
+                "holderIdentity": "someone-else",
+                "leaseDurationSeconds": 3600,
+                "acquireTime": now,
+                "renewTime": now,
+            },
+        },
+        namespace=ns,
+    )
+    writer = Rolloutd(sandbox, ns, tmp_path, name="writer", instance_id=instance).start()
+    observer = Rolloutd(
+        sandbox,
+        ns,
+        tmp_path,
+        "--leader-elect",
+        "--lease-name",
+        "observer-lock",
+        "--identity",
+        "observer",
+        name="observer",
+        instance_id=instance,
+    ).start()
+    prom = Prometheus(
+        prometheus_binary,
+        tmp_path,
+        f"127.0.0.1:{writer.metrics_port}",
+        f"127.0.0.1:{observer.metrics_port}",
+    ).start()
+    seen_by = f'instance="127.0.0.1:{observer.metrics_port}"'
+    sel = f'namespace="{ns}",rollout="rollouts-demo",{seen_by}'
+    try:
+        await writer.wait_ready()
+        await observer.wait_ready()
+        await prom.wait_ready()
+        await apply_seed(kube, ns, instance_id=instance)
+        await wait_phase(kube, ns, "Healthy")
+        await set_image(kube, ns, "argoproj/rollouts-demo:yellow")
+        await wait_phase(kube, ns, "Paused", step=1)
+        await prom.until(f"rolloutd_traffic_weight_desired{{{sel}}}", 20, "desired 20")
+        await prom.until(f"rolloutd_traffic_weight_in_agreement{{{sel}}}", 1, "agreement at 20")
+
+        assert writer.proc is not None
+        writer.proc.send_signal(signal.SIGSTOP)  # frozen: no reconcile, no correction
+        vs = await kube.get(VIRTUAL_SERVICES, "rollouts-demo-vsvc", namespace=ns)
+        for destination in vs["spec"]["http"][0]["route"]:
+            destination["weight"] = 50
+        await kube.replace(VIRTUAL_SERVICES, "rollouts-demo-vsvc", vs, namespace=ns)
+        await prom.until(
+            f"rolloutd_traffic_weight_in_agreement{{{sel}}}", 0, "the disagreement in PromQL"
+        )
+        await prom.until(f"max(rolloutd_traffic_weight_actual{{{sel}}})", 50, "actual 50")
+        await prom.until(f"rolloutd_traffic_weight_desired{{{sel}}}", 20, "desired still 20")
+
+        writer.proc.send_signal(signal.SIGCONT)
+        by_writer = (
+            f'namespace="{ns}",rollout="rollouts-demo",instance="127.0.0.1:{writer.metrics_port}"'
+        )
+        await prom.until(
+            f"sum(rolloutd_traffic_weight_corrections_total{{{by_writer}}})", 1, "a correction"
+        )
+        await prom.until(f"rolloutd_traffic_weight_in_agreement{{{sel}}}", 1, "agreement again")
+        vs = await kube.get(VIRTUAL_SERVICES, "rollouts-demo-vsvc", namespace=ns)
+        assert canary_weight(vs) == 20
+    finally:
+        if writer.proc is not None and writer.alive():
+            writer.proc.send_signal(signal.SIGCONT)
+        prom.stop()
+        writer.kill()
+        observer.kill()
