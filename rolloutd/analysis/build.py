@@ -58,6 +58,7 @@ from typing import Any, Literal
 
 from rolloutd.analysis.providers.gojson import compact_json
 from rolloutd.analysis.spec import substitute
+from rolloutd.model.rollout import INSTANCE_ID_LABEL
 
 JsonDict = dict[str, Any]
 RunKind = Literal["Step", "Background", "PrePromotion", "PostPromotion"]
@@ -65,7 +66,6 @@ RunKind = Literal["Step", "Background", "PrePromotion", "PostPromotion"]
 POD_HASH_LABEL = "rollouts-pod-template-hash"
 ROLLOUT_TYPE_LABEL = "rollout-type"
 STEP_INDEX_LABEL = "step-index"
-INSTANCE_ID_LABEL = "argo-rollouts.argoproj.io/controller-instance-id"
 REVISION_ANNOTATION = "rollout.argoproj.io/revision"
 _SUFFIX = {"PrePromotion": "-pre", "PostPromotion": "-post"}
 _KINDS = ("Step", "Background", "PrePromotion", "PostPromotion")

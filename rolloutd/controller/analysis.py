@@ -83,11 +83,11 @@ from rolloutd.model.analysis import (
     SUCCESSFUL,
     is_completed,
 )
+from rolloutd.model.rollout import INSTANCE_ID_LABEL
 
 JsonDict = dict[str, Any]
 Key = tuple[str, str]
 log = structlog.get_logger("rolloutd.analysis")
-INSTANCE_ID_LABEL = "argo-rollouts.argoproj.io/controller-instance-id"
 PROVIDER_CALL_TIMEOUT = 300.0
 """A provider call that takes longer than this is abandoned and counted as an Error."""
 

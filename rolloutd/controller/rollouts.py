@@ -34,7 +34,7 @@ from rolloutd.kube.resources import (
     Resource,
 )
 from rolloutd.kube.workqueue import WorkQueue
-from rolloutd.model.rollout import InvalidRollout, Rollout, parse_rollout
+from rolloutd.model.rollout import INSTANCE_ID_LABEL, InvalidRollout, Rollout, parse_rollout
 from rolloutd.plan.canary import plan
 from rolloutd.plan.types import (
     MANAGED_BY_ANNOTATION,
@@ -51,7 +51,6 @@ from rolloutd.traffic.registry import RouterRegistry, RouterUnavailable, routers
 JsonDict = dict[str, Any]
 Key = tuple[str, str]
 log = structlog.get_logger("rolloutd.controller")
-INSTANCE_ID_LABEL = "argo-rollouts.argoproj.io/controller-instance-id"
 OWNER_INDEX = "controller-owner-uid"
 MANAGED_BY_INDEX = "managed-by"
 

@@ -16,6 +16,8 @@ from pydantic import Field, ValidationError
 from rolloutd.model.base import IntOrString, JsonObject, Model, validation_messages
 
 ROLLOUT_API_VERSION = "argoproj.io/v1alpha1"
+INSTANCE_ID_LABEL = "argo-rollouts.argoproj.io/controller-instance-id"
+"""Argo's sharding label: a controller started with an instance id owns only these objects."""
 DEFAULT_REPLICAS = 1
 DEFAULT_REVISION_HISTORY_LIMIT = 10
 DEFAULT_PROGRESS_DEADLINE_SECONDS = 600

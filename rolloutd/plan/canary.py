@@ -1059,7 +1059,8 @@ class _Planner:
                 self.now,
             )
             return
-        if self.made_progress():
+        fresh_start = old_reason in (st.ROLLOUT_RETRY, st.ROLLOUT_RESUMED, st.NEW_RS_AVAILABLE)
+        if self.made_progress() or not old or fresh_start:
             st.set_condition(
                 conds,
                 st.PROGRESSING,
@@ -1070,19 +1071,8 @@ class _Planner:
                 touch=True,
             )
             return
-        if old_reason in (st.NEW_RS_CREATED,) and old:
-            return
-        if not old or old_reason in (st.ROLLOUT_RETRY, st.ROLLOUT_RESUMED, st.NEW_RS_AVAILABLE):
-            st.set_condition(
-                conds,
-                st.PROGRESSING,
-                "True",
-                st.RS_UPDATED,
-                f'ReplicaSet "{rs_name}" is progressing.',
-                self.now,
-                touch=True,
-            )
-            return
+        if old_reason == st.NEW_RS_CREATED:
+            return  # the creation itself counts as progress until something else happens
         self.check_deadline(rs_name)
 
     def made_progress(self) -> bool:
