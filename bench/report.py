@@ -132,6 +132,7 @@ SPECS: list[Spec] = [
         "floor_latency_a.latency_ms.max",
     ),
     Spec("latency 2a: promote -> watch delivery p50", "ms", "latency_a.watch_delivery_ms.p50"),
+    Spec("latency 2a: promote -> step advanced p50", "ms", "latency_a.step_advanced_ms.p50"),
     Spec(
         "latency 2a: CPU per reconcile", "ms", "latency_a.cpu_ms_per_reconcile", None, "< 2", _lt(2)
     ),
@@ -167,6 +168,7 @@ SPECS: list[Spec] = [
         "latency_b.latency_ms.max",
         "floor_latency_b.latency_ms.max",
     ),
+    Spec("latency 2b: promote -> step advanced p50", "ms", "latency_b.step_advanced_ms.p50"),
     Spec(
         "latency 2b: CPU per reconcile", "ms", "latency_b.cpu_ms_per_reconcile", None, "< 2", _lt(2)
     ),
