@@ -83,6 +83,11 @@ class _Planner:
     wakeups: list[dt.datetime] = field(default_factory=list)
 
     abort_detail: str | None = None
+    created_rs: bool = False
+    resumed_recorded: bool = False
+    targets: _Targets | None = None
+    renumbered: dict[str, int] = field(default_factory=dict)
+    """ReplicaSets this plan gives a new revision number (a reused template)."""
     analysis_outcome: AnalysisOutcome = field(default_factory=AnalysisOutcome)
 
     def __post_init__(self) -> None:
@@ -183,10 +188,9 @@ class _Planner:
         by_hash = {rs.pod_hash: rs for rs in self.snap.replica_sets}
         new_rs = by_hash.get(pod_hash)
         stable_hash = self.status.get("stableRS") or ""
+        if not stable_hash and self.snap.replica_sets:
+            stable_hash = self.adopt_stable(pod_hash)
         initial = not stable_hash
-        if initial and new_rs is None and self.snap.replica_sets:
-            # An existing rollout without status (e.g. status lost): adopt the newest RS.
-            stable_hash = ""
         self.reset_for_new_template(pod_hash, stable_hash, new_rs)
         stable_hash = self.status.get("stableRS") or ""
         stable_rs = by_hash.get(stable_hash)
@@ -227,12 +231,14 @@ class _Planner:
         targets = self.replica_targets(pod_hash, stable_hash, fully_promoted, aborted, promote_full)
         if new_rs is None:
             self.create_replica_set(pod_hash, revision, targets.new)
-            new_rs = _virtual_rs(pod_hash, revision)
-        elif new_rs.revision < max_revision and not fully_promoted:
+            new_rs = _virtual_rs(f"{self.name}-{pod_hash}", pod_hash, revision)
+            self.created_rs = True
+        elif new_rs.revision < max_revision:
             # Going back to an older template: it becomes the newest revision, like Argo.
             history = new_rs.annotations.get(REVISION_HISTORY_ANNOTATION)
             previous = f"{history},{new_rs.revision}" if history else str(new_rs.revision)
             revision = max_revision + 1
+            self.renumbered[new_rs.name] = revision
             self.actions.append(
                 AnnotateReplicaSet(
                     new_rs.name,
@@ -262,11 +268,14 @@ class _Planner:
         self.analysis_outcome = outcome
 
         paused = bool(self.spec.paused)
+        self.targets = targets
+        # Traffic moves before pods go away: a plan that lowers the weight and shrinks the
+        # canary must not leave the old weight on fewer pods if it stops half way.
+        self.switch_services(new_rs, stable_rs, aborted, fully_promoted)
+        desired_weight = self.traffic(new_rs, stable_rs, aborted, fully_promoted, promote_full)
         if not paused:
             self.scale(new_rs, stable_rs, targets, aborted)
         self.scale_down_old(new_rs, stable_rs, aborted, fully_promoted)
-        self.switch_services(new_rs, stable_rs, aborted, fully_promoted)
-        desired_weight = self.traffic(new_rs, stable_rs, aborted, fully_promoted, promote_full)
 
         if not paused and not aborted:
             fully_promoted = self.progress(
@@ -281,6 +290,24 @@ class _Planner:
             requeue_after=self.requeue_after(),
             desired_weight=desired_weight,
         )
+
+    def adopt_stable(self, pod_hash: str) -> str:
+        """A Rollout that owns ReplicaSets but has no stableRS (its status was lost or wiped):
+        the newest other ReplicaSet that still has pods is the stable, so a new template still
+        goes through every step instead of being promoted as an "initial deploy"."""
+        others = [
+            rs for rs in self.snap.replica_sets if rs.pod_hash != pod_hash and rs.spec_replicas
+        ]
+        if others:
+            stable = max(others, key=lambda rs: rs.revision).pod_hash
+            self.status["currentStepIndex"] = 0 if self.steps else None
+        else:
+            stable = pod_hash
+            self.status["currentStepIndex"] = len(self.steps) if self.steps else None
+        self.status["stableRS"] = stable
+        self.status["currentPodHash"] = pod_hash
+        self.status["currentStepHash"] = steps_hash([s.to_json() for s in self.steps])
+        return stable
 
     # -- analysis ------------------------------------------------------------------------------
 
@@ -511,7 +538,8 @@ class _Planner:
             direction = "up" if replicas > rs.spec_replicas else "down"
             self.emit(
                 "ScalingReplicaSet",
-                f"Scaled {direction} ReplicaSet {rs.name} (revision {rs.revision}) "
+                f"Scaled {direction} ReplicaSet {rs.name} "
+                f"(revision {self.renumbered.get(rs.name, rs.revision)}) "
                 f"from {rs.spec_replicas} to {replicas}",
             )
 
@@ -525,15 +553,16 @@ class _Planner:
         # Stable first: with traffic routing it must stay at full size so an abort is instant.
         if stable_rs is not None and stable_rs is not new_rs:
             if self.routed or stable_rs.spec_replicas < targets.stable:
-                self.scale_to(stable_rs, targets.stable)
+                # A ReplicaSet back in service forgets the scale-down it was waiting for.
+                self.scale_to(stable_rs, targets.stable, _drop_deadline(stable_rs))
             elif new_rs.available >= targets.new:
                 # Basic canary: give up stable pods only once the canary's are available.
                 self.scale_to(stable_rs, targets.stable)
-        if aborted or not new_rs.name:
+        if aborted or self.created_rs:
             # An aborted canary is scaled down after its delay (scale_down_old); a ReplicaSet
             # created by this plan already has its size.
             return
-        self.scale_to(new_rs, targets.new)
+        self.scale_to(new_rs, targets.new, _drop_deadline(new_rs))
 
     def scale_down_old(
         self,
@@ -629,7 +658,7 @@ class _Planner:
         if aborted or fully_promoted:
             self.switch(self.canary.canary_service, stable_rs, adopt_full=True)
         elif weight_supported(
-            new_rs.available, self.replicas, self.routed_weight(), self.max_weight
+            self.serving_pods(new_rs), self.replicas, self.routed_weight(), self.max_weight
         ):
             # The canary Service may carry traffic already (an interrupted canary): move it
             # only to pods that can take the weight it carries now.
@@ -658,7 +687,7 @@ class _Planner:
         old_weights = canary_status.get("weights") or {}
         old_weight = int((old_weights.get("canary") or {}).get("weight") or 0)
         remove_routes = False
-        if fully_promoted or aborted or new_rs.available == 0:
+        if fully_promoted or aborted or self.serving_pods(new_rs) == 0:
             desired = 0
             remove_routes = True
         elif promote_full:
@@ -675,7 +704,7 @@ class _Planner:
         elif not remove_routes:
             self.plan_managed_routes(new_rs)
         stable_hash = stable_rs.pod_hash if stable_rs else None
-        serving = not (aborted or fully_promoted) and new_rs.available > 0
+        serving = not (aborted or fully_promoted) and self.serving_pods(new_rs) > 0
         update_hash = UpdateHash(new_rs.pod_hash if serving else stable_hash, stable_hash)
         if desired < old_weight:
             # Take traffic away before moving subsets, so nothing is sent to an empty subset.
@@ -704,9 +733,18 @@ class _Planner:
         }
         return desired
 
+    def serving_pods(self, rs: ReplicaSetView) -> int:
+        """Canary pods that can take traffic through this plan: available now, and neither
+        being scaled away (spec already lowered) nor about to be (this plan's target)."""
+        pods = min(rs.available, rs.spec_replicas)
+        if self.targets is not None:
+            pods = min(pods, self.targets.new)
+        return pods
+
     def supported_weight(self, new_rs: ReplicaSetView, weight: int) -> int:
-        """`weight` if the canary's available pods can carry it, else the largest that they can."""
-        if weight_supported(new_rs.available, self.replicas, weight, self.max_weight):
+        """`weight` if the canary's serving pods can carry it, else the largest that they can."""
+        pods = self.serving_pods(new_rs)
+        if weight_supported(pods, self.replicas, weight, self.max_weight):
             return weight
         index = self.status.get("currentStepIndex")
         limit = len(self.steps) if index is None else min(index, len(self.steps))
@@ -715,7 +753,7 @@ class _Planner:
             if (
                 w is not None
                 and w < weight
-                and weight_supported(new_rs.available, self.replicas, w, self.max_weight)
+                and weight_supported(pods, self.replicas, w, self.max_weight)
             ):
                 return w
         return 0
@@ -840,6 +878,7 @@ class _Planner:
                 # We paused here and someone removed the pause: that is a resume.
                 self.status["controllerPause"] = False
                 self.emit(st.ROLLOUT_RESUMED, "Rollout is resumed")
+                self.resumed_recorded = True
                 return True
             # Round up: the condition keeps whole seconds, and a pause must never be shorter.
             start = st.timestamp(self.now + dt.timedelta(microseconds=999_999))
@@ -938,7 +977,7 @@ class _Planner:
             st.PAUSED,
             "True" if is_paused else "False",
             st.ROLLOUT_PAUSED,
-            "Rollout is paused" if is_paused else "Rollout is not paused",
+            "Rollout is paused",
             self.now,
         )
         self.progressing_condition(new_rs, fully_promoted, paused, aborted, retried)
@@ -1020,6 +1059,8 @@ class _Planner:
                 conds, st.PROGRESSING, "Unknown", st.ROLLOUT_PAUSED, "Rollout is paused", self.now
             )
             return
+        if self.created_rs:
+            return  # create_replica_set set NewReplicaSetCreated, with the new name
         if retried:
             st.set_condition(
                 conds,
@@ -1031,7 +1072,7 @@ class _Planner:
             )
             return
         if old_reason == st.ROLLOUT_PAUSED:
-            if not self.old_status.get("pauseConditions"):
+            if not self.resumed_recorded:
                 # A manual resume; a pause step's resume was recorded by the step itself.
                 self.emit(st.ROLLOUT_RESUMED, "Rollout is resumed")
             st.set_condition(
@@ -1132,6 +1173,13 @@ class _Planner:
         return max(soonest - self.now, dt.timedelta(0))
 
 
+def _drop_deadline(rs: ReplicaSetView) -> dict[str, str | None] | None:
+    """Annotations that cancel a pending scale-down of a ReplicaSet that serves again."""
+    if SCALE_DOWN_DEADLINE_ANNOTATION in rs.annotations:
+        return {SCALE_DOWN_DEADLINE_ANNOTATION: None}
+    return None
+
+
 def _with_hash_label(template: dict[str, Any], pod_hash: str) -> dict[str, Any]:
     meta = dict(template.get("metadata") or {})
     labels = dict(meta.get("labels") or {})
@@ -1140,10 +1188,10 @@ def _with_hash_label(template: dict[str, Any], pod_hash: str) -> dict[str, Any]:
     return {**template, "metadata": meta}
 
 
-def _virtual_rs(pod_hash: str, revision: int) -> ReplicaSetView:
+def _virtual_rs(name: str, pod_hash: str, revision: int) -> ReplicaSetView:
     """Stands for a ReplicaSet this plan creates: no pods yet."""
     return ReplicaSetView(
-        name="",
+        name=name,
         pod_hash=pod_hash,
         revision=revision,
         spec_replicas=0,

@@ -1,0 +1,264 @@
+"""Planner bugs found by these tests, each as the smallest scenario that shows it.
+
+Every test here is `xfail(strict=True)`: it fails today because of the bug its reason names,
+and turns into an unexpected pass (a failure under strict) once the planner is fixed, so the
+marker is removed with the fix. The traffic bugs (sections 1-3) are also tolerated, narrowly,
+by the property tests (`invariants.KNOWN_BUGS`), so those keep hunting for other bugs; take
+each out of that set with its fix.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from invariants import check_traffic, need
+from sim import (
+    BLUE,
+    CANARY_SVC,
+    NAME,
+    YELLOW,
+    Cluster,
+    Reconcile,
+    hash_of,
+    rs_name,
+    template,
+)
+
+from rolloutd.plan.types import ScaleReplicaSet, SetWeight
+
+JsonDict = dict[str, Any]
+V1, V2 = hash_of(BLUE), hash_of(YELLOW)
+
+
+def deployed(**kwargs: Any) -> Cluster:
+    c = Cluster.seed(**kwargs)
+    c.settle()
+    return c
+
+
+def canary_weight_fits_kept_pods(c: Cluster, rec: Reconcile) -> None:
+    """After each plan, the canary Service's ReplicaSet keeps (spec) the pods its weight needs."""
+    end = rec.trace[-1]
+    if end.weight and end.canary_target:
+        kept = end.spec_replicas.get(end.canary_target, 0)
+        assert kept >= need(c.replicas, end.weight), (
+            f"weight {end.weight} on {end.canary_target}, which keeps {kept} pods"
+        )
+
+
+# -- 1. the canary is scaled down before its weight is lowered --------------------------------
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [{"setWeight": 40}, {"setWeight": 20}, {"pause": {}}],
+        [{"setWeight": 20}, {"setWeight": 0}, {"pause": {}}],
+    ],
+    ids=["40-then-20", "20-then-0"],
+)
+def test_lower_weight_step_takes_traffic_off_before_pods(steps: list[JsonDict]) -> None:
+    c = deployed(steps=steps, checkers=[lambda cl, rec: check_traffic(rec, known=set())])
+    c.set_image(YELLOW)
+    c.settle()  # fails inside: ScaleReplicaSet(canary, 1 or 0) while the weight is 40 or 20
+
+
+def test_a_failed_weight_write_never_leaves_traffic_on_a_canary_scaled_to_zero() -> None:
+    c = deployed(steps=[{"setWeight": 20}, {"setWeight": 0}, {"pause": {}}])
+    c.set_image(YELLOW)
+    while c.index != 1:
+        c.reconcile()
+        c.kubelet()
+    # The next plan lowers the weight to 0 and the canary to 0 pods; the router write fails
+    # (the actuator stops at the first failure), after whatever came before it.
+    actions = list(c.plan().actions)
+    first_weight = next(i for i, a in enumerate(actions) if isinstance(a, SetWeight))
+    c.reconcile(crash_after=first_weight)
+    assert c.router_weight == 20
+    assert c.pods(V2)[0] >= need(c.replicas, 20), "20% of traffic on a canary scaled to 0"
+
+
+def test_new_steps_mid_rollout_lower_the_weight_before_the_canary() -> None:
+    c = deployed(checkers=[lambda cl, rec: check_traffic(rec, known=set())])
+    c.set_image(YELLOW)
+    c.settle()
+    c.promote()
+    c.settle()
+    assert c.router_weight == 40
+    c.set_steps([{"pause": {}}, {"setWeight": 20}])
+    result = c.reconcile()  # ScaleReplicaSet(canary, 0), then SetWeight(0)
+    kinds = [type(a) for a in result.actions]
+    assert kinds.index(SetWeight) < kinds.index(ScaleReplicaSet)
+
+
+# -- 2. the weight is checked against pods the canary is losing --------------------------------
+
+
+@pytest.mark.parametrize("scale", [{"replicas": 1}, {"weight": 0}])
+def test_set_canary_scale_never_leaves_more_weight_than_the_kept_pods_carry(
+    scale: JsonDict,
+) -> None:
+    c = deployed(steps=[{"setWeight": 40}, {"setCanaryScale": scale}, {"pause": {}}])
+    c.checkers.append(canary_weight_fits_kept_pods)
+    c.set_image(YELLOW)
+    c.settle()  # at step 1: canary 2 -> 1 (or 0) pods, weight still 40
+
+
+@pytest.mark.parametrize("manual_pause", [True, False], ids=["paused", "not-paused"])
+def test_retry_right_after_the_aborted_canary_was_scaled_down(manual_pause: bool) -> None:
+    c = deployed()
+    c.set_image(YELLOW)
+    c.settle()
+    c.abort()
+    c.settle()
+    c.advance(30)
+    c.reconcile()  # the aborted canary goes to 0; its pod is terminating (status not caught up)
+    assert c.pods(V2) == (0, 1)
+    if manual_pause:
+        c.pause()
+    c.retry()
+    c.reconcile()
+    rs = c.rs_named(rs_name(YELLOW))
+    synced = rs["status"]["observedGeneration"] >= rs["metadata"]["generation"]
+    assert c.router_weight == 0 or (synced and c.pods(V2)[0] >= 1), (
+        f"weight {c.router_weight} on a canary with spec {c.pods(V2)[0]}, status synced={synced}"
+    )
+
+
+# -- 3. retry within the abort delay leaves a stale scale-down deadline ---------------------------
+
+
+def test_second_abort_after_a_quick_retry_still_waits_and_moves_traffic_first() -> None:
+    c = deployed()
+    c.set_image(YELLOW)
+    c.settle()
+    c.promote()
+    c.settle()
+    c.abort()
+    c.settle()
+    c.advance(10)  # retried before the 30 s delay ran out
+    c.retry()
+    c.settle()
+    c.promote()
+    c.settle()
+    assert c.router_weight == 40
+    annotations = c.rs_named(rs_name(YELLOW))["metadata"]["annotations"]
+    stale = annotations.get("scale-down-deadline")
+    c.advance(60)
+    c.abort()
+    result = c.reconcile()
+    scaled = [a for a in result.actions if isinstance(a, ScaleReplicaSet)]
+    assert scaled == [], f"canary scaled at once on abort (stale deadline {stale}): {scaled}"
+    assert c.pods(V2) == (2, 2)
+
+
+def test_a_replica_set_back_in_service_loses_its_old_deadline() -> None:
+    c = deployed(steps=[])
+    c.set_image(YELLOW)
+    c.settle()  # V1 is the old stable, kept until now + 30 s
+    c.advance(5)
+    c.set_image(BLUE)  # back to V1 (an update to an older revision, not to the stable)
+    c.settle()
+    assert c.status["stableRS"] == V1
+    v1 = c.rs_named(rs_name(BLUE))["metadata"]["annotations"]
+    assert "scale-down-deadline" not in v1, f"stable V1 still carries {v1}"
+
+
+# -- 4. status wording --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("update", [False, True], ids=["first-deploy", "update"])
+def test_progressing_condition_names_the_created_replica_set(update: bool) -> None:
+    c = Cluster.seed()
+    image = BLUE
+    if update:
+        c.settle()
+        c.set_image(YELLOW)
+        image = YELLOW
+    c.reconcile()
+    progressing = c.condition("Progressing")
+    assert progressing is not None
+    assert (progressing["status"], progressing["reason"], progressing["message"]) == (
+        "True",
+        "NewReplicaSetCreated",
+        f'Created new replica set "{rs_name(image)}"',
+    )
+
+
+def test_paused_condition_message_is_argos() -> None:
+    c = deployed()
+    paused = c.condition("Paused")
+    assert paused is not None and paused["status"] == "False"
+    assert (paused["reason"], paused["message"]) == ("RolloutPaused", "Rollout is paused")
+
+
+@pytest.mark.parametrize("routed", [True, False])
+def test_promote_at_a_pause_step_records_one_resumed_event(routed: bool) -> None:
+    c = deployed(routed=routed, steps=[{"setWeight": 20}, {"pause": {}}, {"setWeight": 40}])
+    c.set_image(YELLOW)
+    c.settle()
+    assert c.phase == ("Paused", "CanaryPauseStep")
+    c.promote()
+    result = c.reconcile()
+    assert [e.reason for e in result.events].count("RolloutResumed") == 1
+
+
+# -- 5. revisions -----------------------------------------------------------------------------
+
+
+def test_back_to_stable_renumbers_the_stable_replica_set() -> None:
+    c = deployed()
+    c.set_image(YELLOW)
+    c.settle()
+    c.set_image(BLUE)
+    c.settle()
+    stable = c.rs_named(rs_name(BLUE))["metadata"]["annotations"]
+    assert c.rollout["metadata"]["annotations"]["rollout.argoproj.io/revision"] == "3"
+    assert stable["rollout.argoproj.io/revision"] == "3"
+    assert stable["rollout.argoproj.io/revision-history"] == "1"
+
+
+def test_undo_to_an_older_revision_names_the_new_revision_in_events() -> None:
+    c = deployed()
+    c.set_image(YELLOW)
+    c.settle()
+    c.promote(full=True)
+    c.run_until(lambda cl: cl.status.get("stableRS") == V2)
+    c.settle()
+    c.advance(30)
+    c.settle()
+    assert c.pods(V1) == (0, 0)
+    c.set_image(BLUE)  # `undo`: back to revision 1's template, which becomes revision 3
+    result = c.reconcile()
+    annotations = c.rs_named(rs_name(BLUE))["metadata"]["annotations"]
+    assert annotations["rollout.argoproj.io/revision"] == "3"
+    scaled = [e.message for e in result.events if e.reason == "ScalingReplicaSet"]
+    assert scaled == [f"Scaled up ReplicaSet {rs_name(BLUE)} (revision 3) from 0 to 1"]
+
+
+# -- 6. a Rollout whose status was lost ----------------------------------------------------------
+
+
+def test_lost_status_does_not_skip_the_steps_of_a_new_template() -> None:
+    c = deployed()
+    c.rollout["status"] = {}  # e.g. the object was restored or re-created without status
+    c.set_image(YELLOW)
+    c.reconcile()
+    c.kubelet()
+    c.reconcile()
+    assert c.status.get("stableRS") == V1
+    # The canary got its first pod and at most its first step (setWeight 20) completed.
+    assert c.pods(V2)[0] == 1 and c.index <= 1
+    assert "scale-down-deadline" not in c.rs_named(rs_name(BLUE))["metadata"]["annotations"]
+
+
+def test_lost_status_on_the_same_template_adopts_it_quietly() -> None:
+    """(The part that works: the existing ReplicaSet is found again and nothing moves.)"""
+    c = deployed()
+    c.rollout["status"] = {}
+    c.settle()
+    assert c.status["stableRS"] == V1 and c.pods(V1) == (5, 5)
+    assert c.selector_hash(CANARY_SVC) == V1
+    assert len(c.replica_sets) == 1
+    assert c.rs_named(f"{NAME}-{V1}")["spec"]["template"]["spec"] == template(BLUE)["spec"]
