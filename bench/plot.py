@@ -73,7 +73,14 @@ def rss(runs: Sequence[JsonDict], path: Path) -> Path:
     for run in runs:
         by_n[run["settings"]["n"]].append(run)
     ns = sorted(by_n)
-    peak = [_median(by_n[n], "load", "rss_peak_mib") or 0.0 for n in ns]
+    # The run's peak: the first daemon's (load) or the second's (latency, throughput).
+    peak = [
+        statistics.median(
+            max(r["load"]["rss_peak_mib"], (r.get("controller_end") or {}).get("rss_peak_mib", 0))
+            for r in by_n[n]
+        )
+        for n in ns
+    ]
     steady = [_median(by_n[n], "load", "rss_after_idle_mib") or 0.0 for n in ns]
     fig, ax = plt.subplots(figsize=(7, 4.5))
     ax.plot(ns, peak, "o-", label="peak (VmHWM)")
