@@ -13,6 +13,7 @@ from tests.e2e.harness import (
     Daemon,
     Monitor,
     apply_seed,
+    eventually,
     get_rollout,
     is_subsequence,
     promote,
@@ -60,6 +61,13 @@ async def test_killed_daemon_finishes_the_rollout(
         daemon.kill()
         daemon.start()
         ro = await wait_phase(kube, ns, "Healthy", step=len(FAST_STEPS), timeout=120)
+
+        # Promotion lands in two reconciles: 100% to the canary, then 0% once the stable
+        # Service selects the new pods. Wait for the second before judging the weights.
+        async def settled() -> bool:
+            return bool(monitor.weights) and monitor.weights[-1] == 0
+
+        await eventually(settled, "the weight to return to 0 after promotion", timeout=15)
 
     assert ro["status"]["stableRS"] == ro["status"]["currentPodHash"]
     assert is_subsequence([20, 40, 60, 80, 100], monitor.weights), monitor.weights
