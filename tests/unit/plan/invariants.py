@@ -112,87 +112,21 @@ def _short_status(rollout: Mapping[str, Any]) -> JsonDict:
     return {k: status[k] for k in keep if k in status}
 
 
-# -- known planner bugs -------------------------------------------------------------------------
-
-SCALE_BEFORE_TRAFFIC = "a ReplicaSet is scaled down before traffic leaves it"
-"""The planner scales ReplicaSets (scale()) before it moves Services and weights
-(switch_services(), traffic()), so a plan that lowers the weight and the canary together, or
-that moves a Service off a ReplicaSet it also shrinks, shrinks it first (see
-test_plan_bugs.py). The property tests tolerate exactly this shape (a scale-down that a later
-SwitchService or SetWeight of the same plan makes safe again) so they keep looking for other
-bugs; the xfail tests in test_plan_bugs.py fail until it is fixed."""
-LEAVING_PODS_COUNTED = "the weight is checked against pods the canary is about to lose"
-"""The weight the planner sets (and the canary Service switch) is checked against the canary's
-available pods, not against the pods its ReplicaSet keeps: a setCanaryScale smaller than the
-weight, or a ReplicaSet just scaled down whose status still counts its old pods, gets traffic
-its spec cannot carry (see test_plan_bugs.py). Tolerated where pods are available now but the
-ReplicaSet's spec is below what the weight needs."""
-STALE_DEADLINE = "a scale-down-deadline outlives the ReplicaSet's return to service"
-"""A ReplicaSet scaled back up (a retry) or given a role again (a rollback to it) keeps the
-scale-down-deadline it had; when it is replaced again, the past deadline scales it down at
-once, before traffic has left it (see test_plan_bugs.py). Tolerated only for a scale-down of
-a ReplicaSet the simulator saw reused after its deadline was written."""
-KNOWN_BUGS: set[str] = set()  # was {SCALE_BEFORE_TRAFFIC, LEAVING_PODS_COUNTED, STALE_DEADLINE}
-seen_known_bugs: dict[str, int] = {}
-
-
-def _known_scale_before_traffic(rec: Reconcile, at: int, side: int, known: set[str]) -> bool:
-    """The violation at `at` (on `side`: 0 canary, 1 stable) comes from a scale-down earlier
-    in (or at) this point of the plan, and a later SwitchService or SetWeight ends it."""
-    if SCALE_BEFORE_TRAFFIC not in known:
-        return False
-    state = rec.trace[at]
-    target = state.canary_target if side == 0 else state.stable_target
-    shrunk = any(
-        isinstance(s.action, ScaleReplicaSet)
-        and s.spec_replicas.get(target or "", 0) < prev.spec_replicas.get(target or "", 0)
-        for prev, s in zip(rec.trace[:at], rec.trace[1 : at + 1], strict=True)
-    )
-    later = [s for s in rec.trace[at + 1 :] if isinstance(s.action, (SetWeight, SwitchService))]
-    fixed = traffic_ok(rec.trace[-1], _replicas(rec.before))[side]
-    if shrunk and later and fixed:
-        seen_known_bugs[SCALE_BEFORE_TRAFFIC] = seen_known_bugs.get(SCALE_BEFORE_TRAFFIC, 0) + 1
-        return True
-    return False
-
-
-def _known_stale_deadline(rec: Reconcile, state: Traffic, known: set[str]) -> bool:
-    action = state.action
-    if STALE_DEADLINE not in known or not isinstance(action, ScaleReplicaSet):
-        return False
-    if action.name in rec.stale_deadlines:
-        seen_known_bugs[STALE_DEADLINE] = seen_known_bugs.get(STALE_DEADLINE, 0) + 1
-        return True
-    return False
-
-
-def _known_leaving_pods(rec: Reconcile, state: Traffic, known: set[str]) -> bool:
-    if LEAVING_PODS_COUNTED not in known or state.weight is None:
-        return False
-    if state.canary_target is None:
-        return False
-    needed = need(_replicas(rec.before), state.weight)
-    available = state.available.get(state.canary_target, 0)
-    if available >= needed > state.spec_replicas.get(state.canary_target, 0):
-        seen_known_bugs[LEAVING_PODS_COUNTED] = seen_known_bugs.get(LEAVING_PODS_COUNTED, 0) + 1
-        return True
-    return False
-
-
 # -- (a) traffic only to pods that can carry it ------------------------------------------------
 
 
-def check_traffic(rec: Reconcile, known: set[str] | None = None) -> None:
+def check_traffic(rec: Reconcile) -> None:
     """Invariant 1 (and 2's purpose): no instant of a plan sends a share of the traffic to a
     Service whose pods cannot carry it, unless that was already so before the plan; and a
     plan never ends with the canary Service carrying more than its pods can.
 
-    `known` are the known bugs to tolerate (default: `KNOWN_BUGS`; the bug tests pass none)."""
-    known = KNOWN_BUGS if known is None else known
+    "Instant" matters: the controller stops at the first failed action, so a plan that
+    shrinks the canary before it lowers the weight leaves the old weight on too few pods if
+    the router write fails. "Pods" are the ones that serve and stay: available, and not above
+    the ReplicaSet's spec (pods being scaled away do not count)."""
     replicas = _replicas(rec.before)
     previous = rec.trace[0]
     prev_canary, prev_stable = traffic_ok(previous, replicas)
-    tolerating = False
     for at, state in enumerate(rec.trace[1:], start=1):
         canary_ok, stable_ok = traffic_ok(state, replicas)
         action = state.action
@@ -204,22 +138,14 @@ def check_traffic(rec: Reconcile, known: set[str] | None = None) -> None:
             # The canary Service going back to stable (an abort, a promotion) follows the
             # stable Service's rule: at least one serving pod.
             canary_ok = _capacity(state, state.canary_target) > 0 or not state.weight
-        # Known bugs excuse a violation (they are counted, and failed in test_plan_bugs.py).
-        if isinstance(action, (SetWeight, SwitchService)):
-            tolerating = False
-        if not canary_ok and prev_canary and _known_scale_before_traffic(rec, at, 0, known):
-            tolerating = True  # up to the write that ends it
-        stale = _known_stale_deadline(rec, state, known)
-        excuse_canary = tolerating or stale
-        if not canary_ok and not excuse_canary:
-            excuse_canary = _known_leaving_pods(rec, state, known)
-        assert canary_ok or not prev_canary or excuse_canary, (
+        assert canary_ok or not prev_canary, (
             f"{action!r} left the canary Service ({state.canary_target}) with "
             f"weight {state.weight} and too few pods\n{_describe(rec)}"
         )
         # The stable side: the stable Service may move to a ReplicaSet with at least one
         # serving pod (Argo's rule once a Service is ours), and no scale-down may shrink it
-        # below its share. (A lower canary weight is not checked here: see the report.)
+        # below its share. (A lower canary weight is not checked here: like Argo, the planner
+        # takes traffic back to stable, e.g. for a new template, even if stable lost pods.)
         starved = (
             isinstance(action, SwitchService)
             and state.weight is not None
@@ -234,10 +160,7 @@ def check_traffic(rec: Reconcile, known: set[str] | None = None) -> None:
             and state.spec_replicas.get(target or "", 0)
             < rec.trace[at - 1].spec_replicas.get(target or "", 0)
         )
-        excuse_stable = stale or (
-            shrunk and prev_stable and _known_scale_before_traffic(rec, at, 1, known)
-        )
-        assert not (starved or shrunk) or not prev_stable or excuse_stable, (
+        assert not (starved or shrunk) or not prev_stable, (
             f"{action!r} left the stable Service ({state.stable_target}) with "
             f"weight {100 - (state.weight or 0)} and too few pods\n{_describe(rec)}"
         )
@@ -253,9 +176,9 @@ def check_traffic(rec: Reconcile, known: set[str] | None = None) -> None:
                 f"\n{_describe(rec)}"
             )
         prev_canary, prev_stable = canary_ok, stable_ok
-    assert traffic_ok(rec.trace[-1], replicas)[0] or _known_leaving_pods(
-        rec, rec.trace[-1], known
-    ), f"the plan ends with the canary Service carrying more than its pods can\n{_describe(rec)}"
+    assert traffic_ok(rec.trace[-1], replicas)[0], (
+        f"the plan ends with the canary Service carrying more than its pods can\n{_describe(rec)}"
+    )
 
 
 # -- (b) stable stays at full size ---------------------------------------------------------------
@@ -343,7 +266,8 @@ def check_steps(rec: Reconcile) -> None:
         assert not rec.plan.actions, "a rollout with steps has no step index"
         return
     if old is None or new == old:
-        # (An index a user patched past the end is left as it is: see the report.)
+        # (An index a user patched past the end, e.g. a promote while an invalid spec had
+        # more steps, is left as it is: the planner does not clamp it.)
         return
     assert 0 <= new <= len(steps), f"currentStepIndex {new} out of range 0..{len(steps)}"
     template_changed = before.get("currentPodHash") not in (None, after.get("currentPodHash"))

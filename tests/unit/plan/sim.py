@@ -73,7 +73,6 @@ BLUE = "argoproj/rollouts-demo:blue"
 YELLOW = "argoproj/rollouts-demo:yellow"
 GREEN = "argoproj/rollouts-demo:green"
 T0 = dt.datetime(2024, 1, 1, 10, 0, 0, tzinfo=dt.UTC)
-SCALE_DOWN_DEADLINE = "scale-down-deadline"
 
 SEED_STEPS: list[JsonDict] = [
     {"setWeight": 20},
@@ -215,9 +214,6 @@ class Reconcile:
     """The whole Rollout (with status) as the planner saw it."""
     trace: tuple[Traffic, ...]
     """The traffic state before the plan and after each of its actions."""
-    stale_deadlines: frozenset[str] = frozenset()
-    """ReplicaSets whose scale-down-deadline was written before they were used again (scaled
-    up, or made the current template or the stable again): see `invariants.STALE_DEADLINE`."""
 
 
 Checker = Callable[["Cluster", Reconcile], None]
@@ -245,13 +241,6 @@ class Cluster:
     """Every weight the router was asked to set, in order."""
     analysis_runs: dict[str, JsonDict] = field(default_factory=dict)
     """AnalysisRuns the planner created (these tests use no analysis; kept for completeness)."""
-    deadline_set: dict[str, int] = field(default_factory=dict)
-    """Test bookkeeping (the planner never sees it): the write (a sequence number) that put
-    each ReplicaSet's current scale-down-deadline."""
-    reused: dict[str, int] = field(default_factory=dict)
-    """Test bookkeeping: the last write that scaled each ReplicaSet up or gave it a role."""
-    writes: int = 0
-    """Sequence number for `deadline_set` and `reused`."""
 
     @classmethod
     def seed(
@@ -394,7 +383,6 @@ class Cluster:
         crash, a lost leader lease, or an API error): the next pass starts from there."""
         before = copy.deepcopy(self.rollout)
         snap = self.snapshot()
-        stale = self.stale_deadlines()
         result = make_plan(snap, self.now)
         if crash_after is not None:
             for action in list(result.actions)[:crash_after]:
@@ -406,20 +394,12 @@ class Cluster:
             trace.append(self.traffic(action))
         self.rollout["status"] = copy.deepcopy(result.status)
         self.events.extend(result.events)
-        old_status = before.get("status") or {}
-        for key in ("currentPodHash", "stableRS"):  # a ReplicaSet taking a role again
-            if result.status.get(key) != old_status.get(key):
-                taken = self.rs_for(result.status.get(key))
-                if taken is not None:
-                    self.writes += 1
-                    self.reused[taken["metadata"]["name"]] = self.writes
         record = Reconcile(
             snapshot=snap,
             plan=result,
             now=self.now,
             before=before,
             trace=tuple(trace),
-            stale_deadlines=stale,
         )
         self.history.append(record)
         for check in self.checkers:
@@ -446,9 +426,6 @@ class Cluster:
         elif isinstance(action, ScaleReplicaSet):
             rs = self.replica_sets[action.name]
             if int(rs["spec"]["replicas"]) != action.replicas:
-                if action.replicas > int(rs["spec"]["replicas"]):
-                    self.writes += 1
-                    self.reused[action.name] = self.writes
                 rs["spec"]["replicas"] = action.replicas
                 rs["metadata"]["generation"] = int(rs["metadata"]["generation"]) + 1
             self._annotate(rs, action.annotations)
@@ -487,27 +464,14 @@ class Cluster:
         else:  # pragma: no cover - the Action union is closed
             raise TypeError(f"unknown action {action!r}")
 
-    def _annotate(self, rs: JsonDict, annotations: Mapping[str, str | None]) -> None:
-        if annotations.get(SCALE_DOWN_DEADLINE) is not None:
-            self.writes += 1
-            self.deadline_set[rs["metadata"]["name"]] = self.writes
+    @staticmethod
+    def _annotate(rs: JsonDict, annotations: Mapping[str, str | None]) -> None:
         current = rs["metadata"].setdefault("annotations", {})
         for key, value in annotations.items():
             if value is None:
                 current.pop(key, None)
             else:
                 current[key] = value
-
-    def stale_deadlines(self) -> frozenset[str]:
-        stale = set()
-        for name, rs in self.replica_sets.items():
-            if SCALE_DOWN_DEADLINE not in (rs["metadata"].get("annotations") or {}):
-                continue
-            written = self.deadline_set.get(name)
-            used = self.reused.get(name)
-            if written is not None and used is not None and used > written:
-                stale.add(name)
-        return frozenset(stale)
 
     def traffic(self, action: Action | None) -> Traffic:
         specs: dict[str, int] = {}
@@ -556,9 +520,6 @@ class Cluster:
             mirror_routes=copy.deepcopy(self.mirror_routes),
             analysis_runs=copy.deepcopy(self.analysis_runs),
             checkers=list(self.checkers if checkers is None else checkers),
-            deadline_set=dict(self.deadline_set),
-            reused=dict(self.reused),
-            writes=self.writes,
         )
 
     def changes_anything(self, action: Action) -> bool:

@@ -1,10 +1,6 @@
-"""Planner bugs found by these tests, each as the smallest scenario that shows it.
-
-Every test here is `xfail(strict=True)`: it fails today because of the bug its reason names,
-and turns into an unexpected pass (a failure under strict) once the planner is fixed, so the
-marker is removed with the fix. The traffic bugs (sections 1-3) are also tolerated, narrowly,
-by the property tests (`invariants.KNOWN_BUGS`), so those keep hunting for other bugs; take
-each out of that set with its fix.
+"""Regression tests for the planner bugs these tests found, each the smallest scenario that
+showed it. They were xfail(strict=True) until the planner was fixed (3755c5f and later); each
+docstring says what went wrong before. The property tests check the same promises at random.
 """
 
 from __future__ import annotations
@@ -47,7 +43,7 @@ def canary_weight_fits_kept_pods(c: Cluster, rec: Reconcile) -> None:
         )
 
 
-# -- 1. the canary is scaled down before its weight is lowered --------------------------------
+# -- 1. traffic moves before pods go away --------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -59,12 +55,16 @@ def canary_weight_fits_kept_pods(c: Cluster, rec: Reconcile) -> None:
     ids=["40-then-20", "20-then-0"],
 )
 def test_lower_weight_step_takes_traffic_off_before_pods(steps: list[JsonDict]) -> None:
-    c = deployed(steps=steps, checkers=[lambda cl, rec: check_traffic(rec, known=set())])
+    """Was: a plan lowering the weight and the canary scaled the canary first (scale() ran
+    before traffic()), so for a moment 40% went to one pod, or 20% to none."""
+    c = deployed(steps=steps, checkers=[lambda cl, rec: check_traffic(rec)])
     c.set_image(YELLOW)
-    c.settle()  # fails inside: ScaleReplicaSet(canary, 1 or 0) while the weight is 40 or 20
+    c.settle()  # check_traffic looks at every instant of every plan
 
 
 def test_a_failed_weight_write_never_leaves_traffic_on_a_canary_scaled_to_zero() -> None:
+    """Was: the canary went to 0 pods before SetWeight(0); a failed router write (the actuator
+    stops at the first failure) left 20% of the traffic on no pods."""
     c = deployed(steps=[{"setWeight": 20}, {"setWeight": 0}, {"pause": {}}])
     c.set_image(YELLOW)
     while c.index != 1:
@@ -80,33 +80,39 @@ def test_a_failed_weight_write_never_leaves_traffic_on_a_canary_scaled_to_zero()
 
 
 def test_new_steps_mid_rollout_lower_the_weight_before_the_canary() -> None:
-    c = deployed(checkers=[lambda cl, rec: check_traffic(rec, known=set())])
+    """Was: editing the steps mid-rollout scaled the canary to the new step's size (0) while
+    40% of the traffic still went to it."""
+    c = deployed(checkers=[lambda cl, rec: check_traffic(rec)])
     c.set_image(YELLOW)
     c.settle()
     c.promote()
     c.settle()
     assert c.router_weight == 40
     c.set_steps([{"pause": {}}, {"setWeight": 20}])
-    result = c.reconcile()  # ScaleReplicaSet(canary, 0), then SetWeight(0)
+    result = c.reconcile()  # SetWeight(0), then ScaleReplicaSet(canary, 0)
     kinds = [type(a) for a in result.actions]
     assert kinds.index(SetWeight) < kinds.index(ScaleReplicaSet)
 
 
-# -- 2. the weight is checked against pods the canary is losing --------------------------------
+# -- 2. the weight counts only pods that stay --------------------------------------------
 
 
 @pytest.mark.parametrize("scale", [{"replicas": 1}, {"weight": 0}])
 def test_set_canary_scale_never_leaves_more_weight_than_the_kept_pods_carry(
     scale: JsonDict,
 ) -> None:
+    """Was: a setCanaryScale smaller than the weight shrank the canary and kept the weight
+    (the weight was checked against available pods, not against the pods kept)."""
     c = deployed(steps=[{"setWeight": 40}, {"setCanaryScale": scale}, {"pause": {}}])
     c.checkers.append(canary_weight_fits_kept_pods)
     c.set_image(YELLOW)
-    c.settle()  # at step 1: canary 2 -> 1 (or 0) pods, weight still 40
+    c.settle()  # at step 1 the canary shrinks to 1 (or 0) pods: the weight must follow
 
 
 @pytest.mark.parametrize("manual_pause", [True, False], ids=["paused", "not-paused"])
 def test_retry_right_after_the_aborted_canary_was_scaled_down(manual_pause: bool) -> None:
+    """Was: a canary just scaled to 0 still showed its terminating pod as available (status
+    not caught up), and a retry sent 20% of the traffic to it."""
     c = deployed()
     c.set_image(YELLOW)
     c.settle()
@@ -126,10 +132,12 @@ def test_retry_right_after_the_aborted_canary_was_scaled_down(manual_pause: bool
     )
 
 
-# -- 3. retry within the abort delay leaves a stale scale-down deadline ---------------------------
+# -- 3. a ReplicaSet back in service drops its scale-down deadline -------------------------
 
 
 def test_second_abort_after_a_quick_retry_still_waits_and_moves_traffic_first() -> None:
+    """Was: a retry inside abortScaleDownDelaySeconds left the canary's scale-down-deadline;
+    the next abort found it past and scaled the canary to 0 at once, before SetWeight(0)."""
     c = deployed()
     c.set_image(YELLOW)
     c.settle()
@@ -154,6 +162,8 @@ def test_second_abort_after_a_quick_retry_still_waits_and_moves_traffic_first() 
 
 
 def test_a_replica_set_back_in_service_loses_its_old_deadline() -> None:
+    """Was: a ReplicaSet rolled back to within its delay kept the old deadline while it served
+    (which also turned the progress deadline off), and went to 0 with no delay when replaced."""
     c = deployed(steps=[])
     c.set_image(YELLOW)
     c.settle()  # V1 is the old stable, kept until now + 30 s
@@ -170,6 +180,7 @@ def test_a_replica_set_back_in_service_loses_its_old_deadline() -> None:
 
 @pytest.mark.parametrize("update", [False, True], ids=["first-deploy", "update"])
 def test_progressing_condition_names_the_created_replica_set(update: bool) -> None:
+    """Was: `ReplicaSet "" is progressing.` (the not-yet-created ReplicaSet had no name)."""
     c = Cluster.seed()
     image = BLUE
     if update:
@@ -187,6 +198,7 @@ def test_progressing_condition_names_the_created_replica_set(update: bool) -> No
 
 
 def test_paused_condition_message_is_argos() -> None:
+    """Was: "Rollout is not paused" when False; Argo always writes "Rollout is paused"."""
     c = deployed()
     paused = c.condition("Paused")
     assert paused is not None and paused["status"] == "False"
@@ -195,6 +207,7 @@ def test_paused_condition_message_is_argos() -> None:
 
 @pytest.mark.parametrize("routed", [True, False])
 def test_promote_at_a_pause_step_records_one_resumed_event(routed: bool) -> None:
+    """Was: RolloutResumed twice in one plan (the step and the Progressing condition)."""
     c = deployed(routed=routed, steps=[{"setWeight": 20}, {"pause": {}}, {"setWeight": 40}])
     c.set_image(YELLOW)
     c.settle()
@@ -208,6 +221,8 @@ def test_promote_at_a_pause_step_records_one_resumed_event(routed: bool) -> None
 
 
 def test_back_to_stable_renumbers_the_stable_replica_set() -> None:
+    """Was: the stable ReplicaSet kept revision 1 and the Rollout's revision went back from 2
+    to 1 (Argo renumbers a reused ReplicaSet to max+1, reference §3.2)."""
     c = deployed()
     c.set_image(YELLOW)
     c.settle()
@@ -220,6 +235,7 @@ def test_back_to_stable_renumbers_the_stable_replica_set() -> None:
 
 
 def test_undo_to_an_older_revision_names_the_new_revision_in_events() -> None:
+    """Was: the plan that renumbers the reused ReplicaSet named its old revision in events."""
     c = deployed()
     c.set_image(YELLOW)
     c.settle()
@@ -241,6 +257,8 @@ def test_undo_to_an_older_revision_names_the_new_revision_in_events() -> None:
 
 
 def test_lost_status_does_not_skip_the_steps_of_a_new_template() -> None:
+    """Was: with an empty status, a new template was promoted at once as an "Initial deploy"
+    and the serving ReplicaSet was put on a scale-down deadline."""
     c = deployed()
     c.rollout["status"] = {}  # e.g. the object was restored or re-created without status
     c.set_image(YELLOW)
@@ -249,12 +267,12 @@ def test_lost_status_does_not_skip_the_steps_of_a_new_template() -> None:
     c.reconcile()
     assert c.status.get("stableRS") == V1
     # The canary got its first pod and at most its first step (setWeight 20) completed.
-    assert c.pods(V2)[0] == 1 and c.index <= 1
+    assert c.pods(V2)[0] == 1 and c.index is not None and c.index <= 1
     assert "scale-down-deadline" not in c.rs_named(rs_name(BLUE))["metadata"]["annotations"]
 
 
 def test_lost_status_on_the_same_template_adopts_it_quietly() -> None:
-    """(The part that works: the existing ReplicaSet is found again and nothing moves.)"""
+    """The existing ReplicaSet is found again as the stable, and nothing moves."""
     c = deployed()
     c.rollout["status"] = {}
     c.settle()

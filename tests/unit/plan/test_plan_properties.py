@@ -24,7 +24,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
 from invariants import canary_target_size, check_quiescent, check_reconcile, need
-from sim import BLUE, CANARY_SVC, GREEN, YELLOW, Cluster, service
+from sim import BLUE, CANARY_SVC, GREEN, YELLOW, Cluster, Reconcile, hash_of, service
 
 JsonDict = dict[str, Any]
 
@@ -106,7 +106,8 @@ def held_by_canary_scale(c: Cluster) -> bool:
 
 def keep_promoting(c: Cluster) -> None:
     """The user of (g): retries an abort, resumes a manual pause, promotes a pause step, and
-    skips a setWeight step that a setCanaryScale made impossible (see the report)."""
+    skips a setWeight step that a setCanaryScale made impossible (the planner caps the weight
+    at what the canary's pods carry and waits there, where Argo would overload them)."""
     if c.status.get("abort"):
         c.retry()
     elif c.spec.get("paused") or c.status.get("pauseConditions") or held_by_canary_scale(c):
@@ -282,8 +283,8 @@ class RolloutMachine(RuleBasedStateMachine):
 
 
 RolloutMachine.TestCase.settings = settings(
-    max_examples=120,
-    stateful_step_count=50,
+    max_examples=150,
+    stateful_step_count=40,
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
 )
@@ -293,7 +294,7 @@ TestRolloutMachine = RolloutMachine.TestCase
 # -- (g) from fresh updates ----------------------------------------------------------------------
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=120, deadline=None)
 @given(setup=rollout_setups(), image=st.sampled_from(IMAGES[1:]), budget=st.integers(1, 3))
 def test_every_update_ends_healthy_when_promoted(setup: JsonDict, image: str, budget: int) -> None:
     """(g) An update with any steps and size, pods coming up a few at a time, and a user who
@@ -397,3 +398,70 @@ def test_quiescent_at_every_point_of_the_seed_walkthrough(replicas: int) -> None
         keep_promoting(cl)
 
     c.run_until(finished, rounds=200, budget=1, user=user)
+
+
+# -- managed routes ------------------------------------------------------------------------------
+
+MANAGED = {
+    "trafficRouting": {
+        "istio": {"virtualServices": [{"name": "rollouts-demo-vsvc", "routes": ["primary"]}]},
+        "managedRoutes": [{"name": "hdr"}, {"name": "mir"}],
+    }
+}
+HEADER_STEP = {
+    "setHeaderRoute": {
+        "name": "hdr",
+        "match": [{"headerName": "x-canary", "headerValue": {"exact": "yes"}}],
+    }
+}
+MIRROR_STEP = {
+    "setMirrorRoute": {"name": "mir", "percentage": 50, "match": [{"method": {"exact": "GET"}}]}
+}
+route_steps = st.lists(
+    st.one_of(set_weight, pause_forever, st.just(HEADER_STEP), st.just(MIRROR_STEP)), max_size=6
+)
+user_ops = st.lists(
+    st.sampled_from(["tick", "tick", "tick", "promote", "abort", "retry", "full", "image", "back"]),
+    max_size=40,
+)
+
+
+def managed_routes_only_while_a_canary_runs(c: Cluster, rec: Reconcile) -> None:
+    check_reconcile(c, rec)
+    s = rec.plan.status
+    if s.get("stableRS") == s.get("currentPodHash") or s.get("abort"):
+        assert not c.header_routes and not c.mirror_routes, (c.header_routes, c.mirror_routes)
+
+
+@settings(max_examples=100, deadline=None)
+@given(steps=route_steps, ops=user_ops, replicas=st.integers(1, 8))
+def test_header_and_mirror_routes_exist_only_while_a_canary_runs(
+    steps: list[JsonDict], ops: list[str], replicas: int
+) -> None:
+    """Managed routes are set by their steps and removed on promotion, abort and full promotion
+    (reference §3.9), whatever the user does in between."""
+    c = Cluster.seed(
+        steps=steps,
+        canary=MANAGED,
+        replicas=replicas,
+        checkers=[managed_routes_only_while_a_canary_runs],
+    )
+    c.settle()
+    assert not c.header_routes and not c.mirror_routes  # never on a first revision
+    for op in ops:
+        if op == "tick":
+            c.reconcile()
+            c.kubelet(1)
+            c.advance(31)
+        elif op == "promote":
+            c.promote()
+        elif op == "abort":
+            c.abort()
+        elif op == "retry":
+            c.retry()
+        elif op == "full":
+            c.promote(full=True)
+        elif op == "image":
+            c.set_image(YELLOW if c.current_hash != hash_of(YELLOW) else GREEN)
+        else:
+            c.set_image(BLUE)

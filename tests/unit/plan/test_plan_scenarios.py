@@ -320,7 +320,9 @@ def test_set_canary_scale_replicas_above_spec_are_capped() -> None:
 
 
 def test_canary_scale_smaller_than_a_later_weight_holds_that_weight_back() -> None:
-    """rolloutd keeps invariant 1 over Argo here: one pod never takes 60% (see the report)."""
+    """rolloutd keeps invariant 1 over Argo here: one pod of five never takes 60%. The step
+    waits (and the progress deadline says so) until a promote skips it; Argo would send 60%
+    to the one pod."""
     c = deployed(steps=[{"setCanaryScale": {"replicas": 1}}, {"setWeight": 60}, {"pause": {}}])
     c.set_image(YELLOW)
     c.settle()

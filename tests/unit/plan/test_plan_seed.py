@@ -250,3 +250,23 @@ def test_update_hash_names_the_serving_replica_sets(c: Cluster) -> None:
     ]
     assert hashes == [(V2, V1)]
     assert c.router_hashes == (V2, V1)
+
+
+@pytest.mark.parametrize("where", ["healthy", "paused"])
+def test_replanning_an_unchanged_world_writes_nothing(c: Cluster, where: str) -> None:
+    """Design invariant 6: at rest, a plan holds only the router's idempotent calls, with the
+    values the router already has, and the same status."""
+    if where == "healthy":
+        c.settle()
+    else:
+        at_first_pause(c)
+    status = dict(c.status)
+    for _ in range(2):
+        result = c.plan()
+        assert [type(a) for a in result.actions] in (
+            [UpdateHash, SetWeight],
+            [SetWeight, UpdateHash],
+        )
+        assert all(not c.changes_anything(a) for a in result.actions)
+        assert result.status == status
+        assert list(result.events) == []
