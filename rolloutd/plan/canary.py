@@ -706,7 +706,11 @@ class _Planner:
         stable_hash = stable_rs.pod_hash if stable_rs else None
         serving = not (aborted or fully_promoted) and self.serving_pods(new_rs) > 0
         update_hash = UpdateHash(new_rs.pod_hash if serving else stable_hash, stable_hash)
-        if desired < old_weight:
+        if stable_hash is None:
+            # No stable pods yet (a first deploy): leave subset labels as they are rather than
+            # clear them.
+            self.actions.append(SetWeight(desired))
+        elif desired < old_weight:
             # Take traffic away before moving subsets, so nothing is sent to an empty subset.
             self.actions += [SetWeight(desired), update_hash]
         else:
