@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import aiohttp
 import pytest
 
 from rolloutd.kube.client import KubeClient
@@ -54,6 +55,22 @@ def template(address: str, *, count: int | None) -> dict[str, Any]:
 
 
 ARGS = [{"name": "service-name", "value": "checkout"}]
+
+
+async def prometheus_sees_errors(address: str) -> None:
+    """Wait until Prometheus itself reports the high error rate (its rate() needs a few
+    scrapes), so a measurement cannot still read the quiet past."""
+    query = ERROR_RATE.replace("{{args.service-name}}", "checkout")
+
+    async def high() -> bool:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"{address}/api/v1/query", params={"query": query}) as response,
+        ):
+            result = (await response.json())["data"]["result"]
+        return bool(result) and float(result[0]["value"][1]) > 0.5
+
+    await eventually(high, "Prometheus to report the error rate", timeout=30)
 
 
 def with_analysis(rollout: dict[str, Any]) -> None:
@@ -134,6 +151,7 @@ async def test_failed_step_analysis_aborts(
     await apply_seed(kube, ns, rollout_edit=with_analysis)
     await wait_phase(kube, ns, "Healthy", step=4)
     quiet_app.error_ratio = 0.9
+    await prometheus_sees_errors(prometheus_server)
     await set_image(kube, ns, "argoproj/rollouts-demo:yellow")
     ro = await wait_phase(kube, ns, "Degraded", timeout=90)
     assert "Step-based analysis phase failed" in ro["status"]["message"]
