@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import gc
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
@@ -237,6 +238,7 @@ class RolloutController:
                     tasks.create_task(informer.run())
                 await self.wait_synced()
                 log.info("caches synced", informers=len(self.informers))
+                _freeze_heap()
                 if leading is not None:
                     await leading.wait()
                 tasks.create_task(self.queue.run_timers())
@@ -527,6 +529,25 @@ class RolloutController:
             return self._routers(obj, rollout)
         finally:
             self._index(_key(obj), saved)
+
+
+_heap_frozen = False
+
+
+def _freeze_heap() -> None:
+    """Once per process, after the first sync: keep what is alive now out of the cycle GC.
+
+    Imported modules and the first lists of every cache are most of the heap and live long
+    (cached objects are plain JSON dicts, freed by reference counting when replaced), yet a
+    full collection walked all of them: 130-175 ms with 300 Rollouts and about 300 ms with
+    1,000, stopping the event loop mid-promotion every few tens of seconds of activity.
+    Collect first, so no garbage is frozen; objects made later are collected as usual.
+    """
+    global _heap_frozen
+    if not _heap_frozen:
+        _heap_frozen = True
+        gc.collect()
+        gc.freeze()
 
 
 def _key(obj: JsonDict) -> Key:
