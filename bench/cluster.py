@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -146,7 +147,7 @@ async def create_all(
                 raise
 
     await gather_limited(
-        [lambda r=res, b=body: create(r, b) for res, body in items], concurrency=concurrency
+        [functools.partial(create, res, body) for res, body in items], concurrency=concurrency
     )
 
 

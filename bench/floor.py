@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import functools
 import time
 from collections import Counter
 from typing import Any
@@ -95,16 +96,16 @@ class Floor:
 
     # -- latency (2a, 2b) ------------------------------------------------------------------------
 
-    async def setup_latency(self, count: int) -> dict[str, list[str]]:
+    async def setup_latency(self, count: int) -> dict[objects.Profile, list[str]]:
         """Paused rollouts at weight 20: 'scaled' ones with 2 canary pods, 'plain' with 1."""
-        groups = {
+        groups: dict[objects.Profile, list[str]] = {
             "scaled": [f"fa{i:04d}" for i in range(count)],
             "plain": [f"fb{i:04d}" for i in range(count)],
         }
         items = []
         for profile, names in groups.items():
             for name in names:
-                ro = objects.rollout(name, profile, UNSERVED)  # type: ignore[arg-type]
+                ro = objects.rollout(name, profile, UNSERVED)
                 items.append((ROLLOUTS, ro))
                 items.append((VIRTUAL_SERVICES, objects.virtual_service(name, 20)))
                 replicas = objects.REPLICAS if profile == "scaled" else 1
@@ -119,10 +120,11 @@ class Floor:
         }
         await gather_limited(
             [
-                lambda n=name, p=profile: self.kube.patch(
+                functools.partial(
+                    self.kube.patch,
                     ROLLOUTS,
-                    n,
-                    {"status": {**paused, "currentStepIndex": objects.PAUSE_INDEX[p]}},
+                    name,
+                    {"status": {**paused, "currentStepIndex": objects.PAUSE_INDEX[profile]}},
                     namespace=self.ns,
                     subresource="status",
                 )
@@ -145,7 +147,7 @@ class Floor:
         await self.vss.wait_all([f"{n}-vsvc" for n in everything], lambda o: True, 60)
         return groups
 
-    async def promote_one(self, name: str, profile: str) -> float:
+    async def promote_one(self, name: str, profile: objects.Profile) -> float:
         vs_moved = self.vss.expect(
             [f"{name}-vsvc"], lambda o: objects.canary_weight(o) == objects.PROMOTED_WEIGHT
         )
@@ -172,7 +174,7 @@ class Floor:
         moved_at = (await vs_moved.wait(60))[f"{name}-vsvc"]
         return moved_at - returned
 
-    async def latency(self, names: list[str], profile: str) -> JsonDict:
+    async def latency(self, names: list[str], profile: objects.Profile) -> JsonDict:
         before = Counter(self.writes)
         samples = [await self.promote_one(name, profile) for name in names]
         writes = self.writes - before
@@ -241,8 +243,8 @@ class Floor:
         patch = [objects.image_patch(objects.IMAGE_NEW)]
         await gather_limited(
             [
-                lambda n=name: self.kube.patch(
-                    ROLLOUTS, n, patch, namespace=self.ns, patch_type="json"
+                functools.partial(
+                    self.kube.patch, ROLLOUTS, name, patch, namespace=self.ns, patch_type="json"
                 )
                 for name in names
             ]

@@ -16,6 +16,7 @@ Each method returns plain dicts (seconds, counts, KiB) that `report` prints and 
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 import statistics
 import time
@@ -348,8 +349,8 @@ class ControllerRun:
         patch = [objects.image_patch(image)]
         await gather_limited(
             [
-                lambda n=name: self.kube.patch(
-                    ROLLOUTS, n, patch, namespace=self.ns, patch_type="json"
+                functools.partial(
+                    self.kube.patch, ROLLOUTS, name, patch, namespace=self.ns, patch_type="json"
                 )
                 for name in names
             ]
