@@ -315,6 +315,7 @@ class KubeClient:
         namespace: str | None = None,
         resource_version: str | None = None,
         label_selector: str | None = None,
+        field_selector: str | None = None,
         timeout_seconds: int = 300,
     ) -> AsyncIterator[JsonDict]:
         """Yield watch events ({type, object}) until the server ends the stream.
@@ -326,6 +327,7 @@ class KubeClient:
             "allowWatchBookmarks": "true",
             "resourceVersion": resource_version,
             "labelSelector": label_selector,
+            "fieldSelector": field_selector,
             "timeoutSeconds": timeout_seconds,
         }
         response = await self._send(

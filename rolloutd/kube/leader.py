@@ -23,6 +23,7 @@ takes over within one retry period instead of a whole lease duration.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import math
 import random
@@ -102,9 +103,42 @@ class LeaderElector:
     async def run(self) -> None:
         """Acquire the Lease, then renew it until that fails; raises LeadershipLost then."""
         log.info("waiting for leadership", lease=f"{self.namespace}/{self.name}")
+        # A standby follows the Lease through a watch, so it sees each renewal when it
+        # happens, not up to a poll later: a dead leader is replaced about one lease
+        # duration after its last renewal, instead of that plus the polling lag.
+        follower = asyncio.create_task(self._follow(), name="lease-follower")
+        try:
+            await self._wait_for_leadership()
+        finally:
+            follower.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await follower
+        self._leading = True
+        self.leading.set()
+        log.info("became leader", identity=self.identity, transitions=self.transitions)
+        await self._renew_forever()
+
+    async def _follow(self) -> None:
+        """Observe every change of the Lease as it happens (standby only); best effort."""
+        while True:
+            try:
+                async for event in self.kube.watch(
+                    LEASES,
+                    namespace=self.namespace,
+                    field_selector=f"metadata.name={self.name}",
+                    timeout_seconds=60,
+                ):
+                    obj = event.get("object") or {}
+                    if event.get("type") in ("ADDED", "MODIFIED") and obj.get("spec"):
+                        self._observe(obj)
+            except (ApiError, ClusterUnreachable) as exc:
+                log.debug("lease watch broke", error=str(exc))
+                await asyncio.sleep(self.retry_period)
+
+    async def _wait_for_leadership(self) -> None:
         while True:
             if await self._attempt(timeout=None):
-                break
+                return
             # Jitter keeps replicas that started together from polling in lockstep.
             delay = self.retry_period * (1 + random.random() * (JITTER - 1))
             # When the holder's lease runs out before the next poll, try right then: a dead
@@ -113,9 +147,8 @@ class LeaderElector:
             if 0 < until_expiry < delay:
                 delay = until_expiry + 0.01
             await asyncio.sleep(delay)
-        self._leading = True
-        self.leading.set()
-        log.info("became leader", identity=self.identity, transitions=self.transitions)
+
+    async def _renew_forever(self) -> None:
         while True:
             await asyncio.sleep(self.retry_period)
             while True:
