@@ -14,11 +14,9 @@ import copy
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from rolloutd.kube.client import KubeClient
 from rolloutd.kube.resources import ROLLOUTS, SERVICES, Resource
 from rolloutd.sandbox.cluster import Status
+from tests.e2e.harness import eventually, free_port
 
 pytestmark = pytest.mark.sandbox
 
@@ -40,23 +39,6 @@ VIRTUAL_SERVICES = Resource("networking.istio.io", "v1alpha3", "virtualservices"
 GATEWAYS = Resource("networking.istio.io", "v1alpha3", "gateways", "Gateway")
 INSTANCE_LABEL = "argo-rollouts.argoproj.io/controller-instance-id"
 WRITE_VERBS = ("create", "update", "patch", "delete")
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-async def eventually(
-    check: Callable[[], Awaitable[bool]], what: str, *, timeout: float = 60, interval: float = 0.3
-) -> None:
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while not await check():
-        if loop.time() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
-        await asyncio.sleep(interval)
 
 
 class Rolloutd:
