@@ -248,9 +248,11 @@ async def test_istio_and_openshift_route_together(
         vs = await kube.get(VIRTUAL_SERVICES, "rollouts-demo-vsvc", namespace=ns)
         return route_weights(vs)[CANARY]
 
-    async def both_weights(kube: KubeClient, ns: str) -> int:
+    async def both_weights(kube: KubeClient, ns: str) -> int | tuple[int, int]:
+        # The routers are patched one after the other, so a read during a transition may see
+        # them apart: return both then, which equals no single weight. At a pause or at Healthy
+        # they must agree, and the assertion shows both when they do not.
         istio, route = await istio_weight(kube, ns), await openshift_weight(kube, ns)
-        assert istio == route, f"istio {istio} != route {route}"
-        return istio
+        return istio if istio == route else (istio, route)
 
     await walk(kube, ns, both_weights)
