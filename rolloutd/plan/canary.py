@@ -36,7 +36,15 @@ from rolloutd.plan.analysis import AnalysisOutcome, plan_analysis
 from rolloutd.plan.analysis import blocks as analysis_blocks
 from rolloutd.plan.analysis import spec_errors as analysis_spec_errors
 from rolloutd.plan.hashing import pod_template_hash, steps_hash
-from rolloutd.plan.replicas import basic_canary_split, canary_replicas, weight_supported
+from rolloutd.plan.replicas import (
+    Pods,
+    basic_canary_sizes,
+    basic_canary_split,
+    canary_replicas,
+    old_scale_down_budget,
+    surge_and_unavailable,
+    weight_supported,
+)
 from rolloutd.plan.types import (
     DESIRED_REPLICAS_ANNOTATION,
     MANAGED_BY_ANNOTATION,
@@ -100,6 +108,9 @@ class _Planner:
         self.replicas = DEFAULT_REPLICAS if self.spec.replicas is None else self.spec.replicas
         routing = self.canary.traffic_routing
         self.routed = routing is not None
+        self.max_surge, self.max_unavailable = surge_and_unavailable(
+            self.canary.max_surge, self.canary.max_unavailable, self.replicas
+        )
         self.max_weight = (
             routing.max_traffic_weight if routing and routing.max_traffic_weight else None
         ) or DEFAULT_MAX_TRAFFIC_WEIGHT
@@ -230,8 +241,11 @@ class _Planner:
         revision = max_revision + 1 if new_rs is None else new_rs.revision
         targets = self.replica_targets(pod_hash, stable_hash, fully_promoted, aborted, promote_full)
         if new_rs is None:
-            self.create_replica_set(pod_hash, revision, targets.new)
             new_rs = _virtual_rs(f"{self.name}-{pod_hash}", pod_hash, revision)
+            size = targets.new
+            if not self.routed:
+                size = self.basic_sizes(targets, new_rs, by_hash.get(stable_hash))[0]
+            self.create_replica_set(pod_hash, revision, size)
             self.created_rs = True
         elif new_rs.revision < max_revision:
             # Going back to an older template: it becomes the newest revision, like Argo.
@@ -453,8 +467,33 @@ class _Planner:
             else:
                 new = canary_replicas(self.replicas, weight, self.max_weight)
             return _Targets(new=new, stable=self.replicas)
-        canary, stable = basic_canary_split(self.replicas, round(100 * weight / self.max_weight))
+        canary, stable = basic_canary_split(
+            self.replicas, round(100 * weight / self.max_weight), self.max_surge
+        )
         return _Targets(new=canary, stable=stable)
+
+    def basic_sizes(
+        self, targets: _Targets, new_rs: ReplicaSetView, stable_rs: ReplicaSetView | None
+    ) -> tuple[int, int]:
+        """(new, stable) sizes for this plan of a basic canary, paced by maxSurge and
+        maxUnavailable on the way to the targets."""
+        stable = None
+        if stable_rs is not None and stable_rs is not new_rs:
+            stable = Pods(stable_rs.spec_replicas, stable_rs.available)
+        others = sum(
+            rs.spec_replicas
+            for rs in self.snap.replica_sets
+            if rs is not new_rs and rs is not stable_rs
+        )
+        return basic_canary_sizes(
+            (targets.new, targets.stable),
+            Pods(new_rs.spec_replicas, new_rs.available),
+            stable,
+            replicas=self.replicas,
+            max_surge=self.max_surge,
+            max_unavailable=self.max_unavailable,
+            others=others,
+        )
 
     def create_replica_set(self, pod_hash: str, revision: int, replicas: int) -> None:
         r = self.snap.rollout
@@ -550,14 +589,19 @@ class _Planner:
         targets: _Targets,
         aborted: bool,
     ) -> None:
+        if not self.routed:
+            # The pods are the traffic split: move both sides together, within the surge
+            # and availability limits, aborted or not.
+            new_size, stable_size = self.basic_sizes(targets, new_rs, stable_rs)
+            if stable_rs is not None and stable_rs is not new_rs:
+                self.scale_to(stable_rs, stable_size)
+            if not self.created_rs:
+                self.scale_to(new_rs, new_size)
+            return
         # Stable first: with traffic routing it must stay at full size so an abort is instant.
         if stable_rs is not None and stable_rs is not new_rs:
-            if self.routed or stable_rs.spec_replicas < targets.stable:
-                # A ReplicaSet back in service forgets the scale-down it was waiting for.
-                self.scale_to(stable_rs, targets.stable, _drop_deadline(stable_rs))
-            elif new_rs.available >= targets.new:
-                # Basic canary: give up stable pods only once the canary's are available.
-                self.scale_to(stable_rs, targets.stable)
+            # A ReplicaSet back in service forgets the scale-down it was waiting for.
+            self.scale_to(stable_rs, targets.stable, _drop_deadline(stable_rs))
         if aborted or self.created_rs:
             # An aborted canary is scaled down after its delay (scale_down_old); a ReplicaSet
             # created by this plan already has its size.
@@ -577,13 +621,20 @@ class _Planner:
         if delay is None:
             delay = DEFAULT_SCALE_DOWN_DELAY_SECONDS if self.routed else 0
         stable_ready = stable_rs is not None and stable_rs.available >= self.replicas
-        for rs in self.snap.replica_sets:
+        # A basic canary's older pods take traffic through the Service's plain selector, so
+        # they leave only as fast as maxUnavailable allows; the newest old ones go first.
+        budget: int | None = None
+        if not self.routed:
+            # Pods above a ReplicaSet's spec are already on their way out: they do not count.
+            available = sum(min(rs.available, rs.spec_replicas) for rs in self.snap.replica_sets)
+            budget = old_scale_down_budget(available, self.replicas, self.max_unavailable)
+        for rs in sorted(self.snap.replica_sets, key=lambda r: -r.revision):
             if rs is stable_rs:
                 continue
             rs_delay = delay
             if rs is new_rs:
-                if not aborted:
-                    continue
+                if not aborted or not self.routed:
+                    continue  # a basic canary's new ReplicaSet is paced by scale()
                 abort_delay = self.canary.abort_scale_down_delay_seconds
                 if abort_delay is None:
                     abort_delay = DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS if self.routed else 0
@@ -615,7 +666,17 @@ class _Planner:
                 # A Service or the routers still point at it: wait for the switch to land.
                 self.wake_at(self.now + dt.timedelta(seconds=1))
                 continue
-            self.scale_to(rs, 0, {SCALE_DOWN_DEADLINE_ANNOTATION: None})
+            target = 0
+            if budget is not None:
+                # Pods that are not available cost no availability; the rest fit the budget.
+                unavailable = max(0, rs.spec_replicas - rs.available)
+                target = max(0, rs.spec_replicas - unavailable - budget)
+                budget -= rs.spec_replicas - unavailable - target
+            if target != rs.spec_replicas:
+                extra: dict[str, str | None] | None = None
+                if target == 0:
+                    extra = {SCALE_DOWN_DEADLINE_ANNOTATION: None}
+                self.scale_to(rs, target, extra)
 
     def referenced_hashes(self) -> set[str]:
         hashes = set()

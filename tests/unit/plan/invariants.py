@@ -20,7 +20,7 @@ from sim import NAME, Cluster, Reconcile, Traffic
 
 from rolloutd.model.rollout import parse_duration, validate_spec
 from rolloutd.plan.canary import plan as make_plan
-from rolloutd.plan.replicas import basic_canary_split, canary_replicas
+from rolloutd.plan.replicas import basic_canary_split, canary_replicas, surge_and_unavailable
 from rolloutd.plan.types import (
     AnnotateReplicaSet,
     AnnotateRollout,
@@ -64,6 +64,13 @@ def _replicas(rollout: Mapping[str, Any]) -> int:
 
 def _routed(rollout: Mapping[str, Any]) -> bool:
     return (rollout["spec"]["strategy"].get("canary") or {}).get("trafficRouting") is not None
+
+
+def _surge_and_unavailable(rollout: Mapping[str, Any]) -> tuple[int, int]:
+    canary = rollout["spec"]["strategy"].get("canary") or {}
+    return surge_and_unavailable(
+        canary.get("maxSurge"), canary.get("maxUnavailable"), _replicas(rollout)
+    )
 
 
 def _steps(rollout: Mapping[str, Any]) -> list[JsonDict]:
@@ -326,7 +333,7 @@ def _check_step_done(rec: Reconcile, steps: Sequence[JsonDict], index: int) -> N
             )
             assert end.available.get(new_hash or "", 0) >= need(replicas, weight)
         else:
-            canary, _ = basic_canary_split(replicas, weight)
+            canary, _ = basic_canary_split(replicas, weight, _surge_and_unavailable(rec.before)[0])
             assert end.available.get(new_hash or "", 0) >= canary, (
                 f"basic setWeight {weight} completed with too few canary pods\n{_describe(rec)}"
             )
@@ -498,6 +505,29 @@ def check_wakeups(cluster: Cluster, rec: Reconcile) -> None:
         assert wake.total_seconds() <= min(due), (wake, due)
 
 
+def check_basic_pacing(rec: Reconcile) -> None:
+    """A basic canary moves like a rolling update: no instant of a plan asks for more than
+    replicas + maxSurge pods, or leaves fewer than replicas - maxUnavailable available, unless
+    it was already so before the plan (and then the plan makes it no worse)."""
+    if _routed(rec.before):
+        return
+    replicas = _replicas(rec.before)
+    surge, unavailable = _surge_and_unavailable(rec.before)
+    first = rec.trace[0]
+    ceiling = max(replicas + surge, sum(first.spec_replicas.values()))
+    floor = min(replicas - unavailable, sum(first.capacity(h) for h in first.spec_replicas))
+    for state in rec.trace[1:]:
+        total = sum(state.spec_replicas.values())
+        assert total <= ceiling, (
+            f"{total} pods asked for, over replicas + maxSurge = {ceiling}\n{_describe(rec)}"
+        )
+        serving = sum(state.capacity(h) for h in state.spec_replicas)
+        assert serving >= floor, (
+            f"{serving} available pods kept, under replicas - maxUnavailable = {floor}\n"
+            f"{_describe(rec)}"
+        )
+
+
 def check_reconcile(cluster: Cluster, rec: Reconcile) -> None:
     """Every per-plan invariant (the simulator's default checker in these tests)."""
     check_pure(rec)
@@ -506,6 +536,7 @@ def check_reconcile(cluster: Cluster, rec: Reconcile) -> None:
         return
     check_traffic(rec)
     check_stable_full(rec)
+    check_basic_pacing(rec)
     check_weights(rec)
     check_steps(rec)
     check_promotion(rec)

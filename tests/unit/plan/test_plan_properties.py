@@ -62,6 +62,19 @@ def rollout_setups(draw: st.DrawFn, *, with_scale: bool = True) -> JsonDict:
             canary["scaleDownDelaySeconds"] = draw(st.sampled_from([0, 5, 30]))
         if draw(st.booleans()):
             canary["abortScaleDownDelaySeconds"] = draw(st.sampled_from([0, 5, 30]))
+    else:
+        # Surge and unavailable as counts or percentages; both 0 is invalid, and that case is
+        # the invalid-spec tests' business.
+        surge = draw(st.sampled_from([None, 0, 1, 3, "0%", "25%", "50%"]))
+        unavailable = draw(st.sampled_from([None, 0, 1, 2, "0%", "25%", "100%"]))
+        if str(surge).rstrip("%") != "0" or str(unavailable).rstrip("%") != "0":
+            canary.update(
+                {
+                    k: v
+                    for k, v in (("maxSurge", surge), ("maxUnavailable", unavailable))
+                    if v is not None
+                }
+            )
     return {
         "replicas": draw(st.integers(1, 20)),
         "steps": steps,

@@ -517,14 +517,12 @@ def test_revision_history_limit_deletes_the_oldest_scaled_down_replica_sets() ->
 
 
 def test_basic_canary_splits_pods_one_canary_four_stable() -> None:
+    # 5 pods, the default maxSurge/maxUnavailable of 25%: 2 pods of surge, 1 unavailable.
     c = deployed(routed=False, steps=[{"setWeight": 20}, {"pause": {}}])
     c.set_image(YELLOW)
     first = c.reconcile()
     assert not any(isinstance(a, (SetWeight, SwitchService)) for a in first.actions)
-    assert c.pods(V2)[0] == 1 and c.pods(V1) == (5, 5)
-    c.kubelet()
-    c.reconcile()
-    assert c.pods(V1)[0] == 4  # stable gives a pod up only once the canary's serves
+    assert c.pods(V2)[0] == 1 and c.pods(V1) == (4, 5)  # one stable pod may be unavailable
     c.settle()
     assert c.pods(V2) == (1, 1) and c.pods(V1) == (4, 4)
     assert c.phase == ("Paused", "CanaryPauseStep") and c.index == 1
@@ -537,13 +535,87 @@ def test_basic_canary_splits_pods_one_canary_four_stable() -> None:
     assert c.phase == ("Healthy", "")
 
 
+def test_basic_canary_with_no_unavailable_gives_up_stable_pods_once_the_canary_serves() -> None:
+    c = deployed(
+        routed=False, steps=[{"setWeight": 20}, {"pause": {}}], canary={"maxUnavailable": 0}
+    )
+    c.set_image(YELLOW)
+    c.reconcile()
+    assert c.pods(V2)[0] == 1 and c.pods(V1) == (5, 5)
+    c.reconcile()
+    assert c.pods(V1)[0] == 5  # the canary pod is not available yet
+    c.kubelet()
+    c.reconcile()
+    assert c.pods(V1)[0] == 4
+    c.settle()
+    assert (c.pods(V2), c.pods(V1), c.index) == ((1, 1), (4, 4), 1)
+
+
+def test_basic_canary_paces_a_big_step_by_surge_and_unavailable() -> None:
+    """10 pods from 0% to 100% with maxSurge 2 and maxUnavailable 1: never more than 12 pods
+    asked for, never fewer than 9 available (check_basic_pacing holds on every reconcile),
+    and it takes several rounds, not one jump."""
+    c = deployed(replicas=10, routed=False, steps=[], canary={"maxSurge": 2, "maxUnavailable": 1})
+    c.set_image(YELLOW)
+    c.reconcile()
+    assert c.pods(V2)[0] == 2 and c.pods(V1)[0] == 9
+    rounds = 0
+    while c.phase != ("Healthy", "") and rounds < 50:
+        c.kubelet()
+        c.reconcile()
+        rounds += 1
+    assert c.phase == ("Healthy", "") and c.status["stableRS"] == V2
+    assert c.pods(V2) == (10, 10) and c.pods(V1)[0] == 0
+    assert rounds >= 4
+
+
+def test_basic_canary_abort_drains_the_canary_within_the_limits() -> None:
+    c = deployed(
+        replicas=4,
+        routed=False,
+        steps=[{"setWeight": 50}, {"pause": {}}],
+        canary={"maxSurge": 1, "maxUnavailable": 0},
+    )
+    c.set_image(YELLOW)
+    c.settle()
+    assert c.pods(V2) == (2, 2) and c.pods(V1) == (2, 2) and c.index == 1
+    c.abort()
+    c.reconcile()
+    assert c.pods(V1)[0] == 3 and c.pods(V2)[0] == 2  # stable grows first, within the surge
+    c.settle()
+    assert c.pods(V1) == (4, 4) and c.pods(V2) == (0, 0)
+    assert c.phase[0] == "Degraded"
+
+
+def test_basic_canary_retires_an_older_revision_within_max_unavailable() -> None:
+    c = deployed(
+        replicas=4,
+        routed=False,
+        steps=[{"setWeight": 50}, {"pause": {}}],
+        canary={"maxSurge": 1, "maxUnavailable": 1},
+    )
+    c.set_image(YELLOW)
+    c.settle()
+    assert c.pods(V2) == (2, 2) and c.pods(V1) == (2, 2)
+    c.set_image(GREEN)
+    c.reconcile()
+    # 4 available, at least 3 kept: the intermediate revision loses one pod, not both.
+    assert c.pods(V2)[0] == 1
+    c.settle()
+    assert c.pods(V2) == (0, 0)
+    assert c.pods(V3) == (2, 2) and c.pods(V1) == (2, 2)
+
+
 def test_basic_canary_waits_for_old_pods_to_go() -> None:
     c = deployed(routed=False, steps=[])
     c.set_image(YELLOW)
     c.reconcile()
-    c.kubelet()
-    c.reconcile()
-    assert c.pods(V2) == (5, 5) and c.pods(V1) == (0, 5)  # old pods still terminating
+    for _ in range(20):  # a few rounds of surge and scale-down
+        if c.pods(V1)[0] == 0:
+            break
+        c.kubelet()
+        c.reconcile()
+    assert c.pods(V2)[0] == 5 and c.pods(V1)[0] == 0 and c.pods(V1)[1] > 0  # still terminating
     c.reconcile()
     assert c.phase == ("Progressing", "old replicas are pending termination")
     assert c.status["stableRS"] == V1

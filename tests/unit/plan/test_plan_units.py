@@ -16,6 +16,8 @@ from rolloutd.model.rollout import parse_duration, validate_rollout
 from rolloutd.plan import status as stat
 from rolloutd.plan.hashing import pod_template_hash, steps_hash
 from rolloutd.plan.replicas import (
+    Pods,
+    basic_canary_sizes,
     basic_canary_split,
     canary_replicas,
     resolve_int_or_percent,
@@ -88,6 +90,108 @@ def test_basic_canary_split_is_closest_and_whole(replicas: int, weight: int) -> 
         assert abs(canary - replicas * weight / 100) <= 0.5
     if weight >= 1 and replicas > 1:
         assert canary >= basic_canary_split(replicas, weight - 1)[0]  # monotone
+
+
+@pytest.mark.parametrize(
+    ("replicas", "weight", "surge", "split"),
+    [
+        (5, 20, 2, (1, 4)),  # exact: no need for the extra pod
+        (10, 5, 1, (1, 10)),  # 1 of 11 (9.1%) is nearer 5% than 1 of 10
+        (3, 50, 1, (2, 2)),  # 2 of 4 is exactly 50%
+        (1, 5, 1, (1, 1)),  # one pod each, rather than no canary at all
+        (1, 95, 1, (1, 1)),
+        (1, 20, 0, (0, 1)),  # a lone pod with no surge: the nearer side wins
+    ],
+)
+def test_basic_canary_split_may_surge_by_one(
+    replicas: int, weight: int, surge: int, split: tuple[int, int]
+) -> None:
+    assert basic_canary_split(replicas, weight, surge) == split
+
+
+@pytest.mark.parametrize(
+    ("replicas", "weight", "pods", "unavailable", "surge", "sizes"),
+    [
+        # Argo's examples for CalculateReplicaCountsForBasicCanary (new and stable start at
+        # 0 and `pods`, all available).
+        (10, 10, 10, 1, 1, (1, 9)),
+        (10, 30, 10, 0, 3, (3, 10)),  # no pod may go: the canary surges
+        (10, 30, 10, 5, 0, (0, 7)),  # no surge: stable shrinks first
+        (1, 5, 1, 0, 1, (1, 1)),
+        (1, 95, 1, 0, 1, (1, 1)),
+    ],
+)
+def test_basic_canary_sizes_first_move(
+    replicas: int, weight: int, pods: int, unavailable: int, surge: int, sizes: tuple[int, int]
+) -> None:
+    desired = basic_canary_split(replicas, weight, surge)
+    got = basic_canary_sizes(
+        desired,
+        Pods(0, 0),
+        Pods(pods, pods),
+        replicas=replicas,
+        max_surge=surge,
+        max_unavailable=unavailable,
+    )
+    assert got == sizes
+
+
+def test_basic_canary_sizes_wait_for_older_replica_sets() -> None:
+    got = basic_canary_sizes(
+        (2, 2), Pods(1, 1), Pods(4, 4), replicas=4, max_surge=1, max_unavailable=1, others=1
+    )
+    assert got == (1, 4)  # no room to grow, and nothing shrinks while the older one has pods
+
+
+@given(
+    replicas=st.integers(1, 12),
+    weight=st.integers(0, 100),
+    surge=st.integers(0, 4),
+    unavailable=st.integers(0, 4),
+    new=st.tuples(st.integers(0, 14), st.integers(0, 14)),
+    stable=st.tuples(st.integers(0, 14), st.integers(0, 14)),
+)
+def test_basic_canary_sizes_stay_within_the_limits(
+    replicas: int,
+    weight: int,
+    surge: int,
+    unavailable: int,
+    new: tuple[int, int],
+    stable: tuple[int, int],
+) -> None:
+    if surge == 0 and unavailable == 0:
+        unavailable = 1
+    new_pods, stable_pods = Pods(new[0], min(new)), Pods(stable[0], min(stable))
+    desired = basic_canary_split(replicas, weight, surge)
+    new_size, stable_size = basic_canary_sizes(
+        desired,
+        new_pods,
+        stable_pods,
+        replicas=replicas,
+        max_surge=surge,
+        max_unavailable=unavailable,
+    )
+    assert new_size >= 0 and stable_size >= 0
+    ceiling = replicas + surge
+    before = new_pods.spec + stable_pods.spec
+    if before <= ceiling:
+        # Each side moves towards its target and never past it. (Over the ceiling, e.g.
+        # after spec.replicas went down, the side that is kept may first give up pods that
+        # are not available, as Argo's adjustReplicaWithinLimits does.)
+        for size, pods, want in (
+            (new_size, new_pods, desired[0]),
+            (stable_size, stable_pods, desired[1]),
+        ):
+            assert min(pods.spec, want) <= size <= max(pods.spec, want)
+    # Growth fits under the ceiling.
+    if new_size + stable_size > before:
+        assert new_size + stable_size <= ceiling
+    # Shrinking keeps the availability floor (or the availability there was).
+    floor = replicas - unavailable
+    available_before = new_pods.available + stable_pods.available
+    kept = min(new_pods.available, new_size) + min(stable_pods.available, stable_size)
+    if kept < available_before:
+        assert kept >= min(floor, available_before)
 
 
 @pytest.mark.parametrize(
