@@ -462,10 +462,14 @@ class _Planner:
                     if scale_replicas > self.replicas
                     else scale_replicas
                 )
-            elif scale_weight is not None:
-                new = canary_replicas(self.replicas, scale_weight, 100)
             else:
-                new = canary_replicas(self.replicas, weight, self.max_weight)
+                if scale_weight is not None:
+                    new = canary_replicas(self.replicas, scale_weight, 100)
+                else:
+                    new = canary_replicas(self.replicas, weight, self.max_weight)
+                if new and self.canary.min_pods_per_replica_set:
+                    # High availability: a canary that has pods has at least this many.
+                    new = max(new, self.canary.min_pods_per_replica_set)
             return _Targets(new=new, stable=self.replicas)
         canary, stable = basic_canary_split(
             self.replicas, round(100 * weight / self.max_weight), self.max_surge

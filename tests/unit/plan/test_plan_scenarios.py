@@ -622,3 +622,21 @@ def test_basic_canary_waits_for_old_pods_to_go() -> None:
     c.kubelet()
     c.reconcile()
     assert c.phase == ("Healthy", "") and c.status["stableRS"] == V2
+
+
+def test_min_pods_per_replica_set_gives_a_routed_canary_at_least_that_many_pods() -> None:
+    c = deployed(canary={"minPodsPerReplicaSet": 2})
+    c.set_image(YELLOW)
+    c.settle()
+    assert (c.index, c.router_weight, c.pods(V2)) == (1, 20, (2, 2))  # 20% of 5 is 1 pod
+    c.abort()
+    c.settle()
+    assert c.router_weight == 0 and c.pods(V1) == (5, 5)
+
+
+def test_min_pods_per_replica_set_is_for_traffic_routing_only() -> None:
+    c = deployed(routed=False, steps=[{"setWeight": 20}, {"pause": {}}])
+    c.edit_spec(lambda spec: spec["strategy"]["canary"].update(minPodsPerReplicaSet=3))
+    c.set_image(YELLOW)
+    c.settle()
+    assert c.pods(V2) == (1, 1) and c.index == 1
