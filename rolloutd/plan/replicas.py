@@ -103,25 +103,28 @@ def basic_canary_sizes(
         room -= grow
     if new_size < want_new and room > 0:
         new_size += min(room, want_new - new_size)
-    if others > 0 or stable is None:
+    if others > 0:
         return new_size, stable_size
 
     floor = replicas - max_unavailable
     growing = want_new >= new.spec
-    counted = new.for_scale_down(ignore_availability=not growing) + stable.for_scale_down(
-        ignore_availability=growing
-    )
+    counted = new.for_scale_down(ignore_availability=not growing)
+    if stable is not None:
+        counted += stable.for_scale_down(ignore_availability=growing)
     budget = counted - floor
     if budget <= 0:
         return new_size, stable_size
-    if growing:
+    if not growing:
+        if new.spec > want_new:
+            new_size = max(want_new, new.spec - budget)
+        if stable is not None:
+            new_size, stable_size = _within_limits(
+                new, stable, new_size, stable_size, ceiling, floor
+            )
+    elif stable is not None:
         if stable.spec > want_stable:
             stable_size = max(want_stable, stable.spec - budget)
         stable_size, new_size = _within_limits(stable, new, stable_size, new_size, ceiling, floor)
-    else:
-        if new.spec > want_new:
-            new_size = max(want_new, new.spec - budget)
-        new_size, stable_size = _within_limits(new, stable, new_size, stable_size, ceiling, floor)
     return new_size, stable_size
 
 

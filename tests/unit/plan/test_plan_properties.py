@@ -127,11 +127,19 @@ def keep_promoting(c: Cluster) -> None:
         c.promote()
 
 
-def drive_to_healthy(c: Cluster) -> int:
-    """Run the controller with pods that come up and a user who promotes; the bound is a few
-    passes per step plus the longest waits (pauses, scale-down delays)."""
+def passes_bound(c: Cluster) -> int:
+    """Passes an update may take: a few per step plus the longest waits (pauses, scale-down
+    delays), and for a basic canary, at worst, a few per pod (maxSurge and maxUnavailable
+    may let only one pod change at a time)."""
     bound = 30 + 8 * len(c.steps)
-    return c.run_until(finished, rounds=bound, user=keep_promoting)
+    if not c.is_routed():
+        bound += 3 * c.replicas
+    return bound
+
+
+def drive_to_healthy(c: Cluster) -> int:
+    """Run the controller with pods that come up and a user who promotes."""
+    return c.run_until(finished, rounds=passes_bound(c), user=keep_promoting)
 
 
 # -- the state machine ---------------------------------------------------------------------------
@@ -315,8 +323,7 @@ def test_every_update_ends_healthy_when_promoted(setup: JsonDict, image: str, bu
     c = new_cluster(setup)
     c.settle()
     c.set_image(image)
-    bound = 30 + 8 * len(c.steps)
-    c.run_until(finished, rounds=bound, budget=budget, user=keep_promoting)
+    c.run_until(finished, rounds=passes_bound(c), budget=budget, user=keep_promoting)
     assert c.status["stableRS"] == c.current_hash
 
 
