@@ -16,7 +16,7 @@ Reading order: `plan()` at the bottom drives the helpers above it.
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rolloutd.model.rollout import (
@@ -28,6 +28,7 @@ from rolloutd.model.rollout import (
     DEFAULT_SCALE_DOWN_DELAY_SECONDS,
     CanaryStep,
     CanaryStrategy,
+    RolloutStatus,
     unsupported_features,
     validate_spec,
 )
@@ -934,6 +935,10 @@ class _Planner:
             done = self.run_pause(step, unsupported=True)
         if done:
             self.status["currentStepIndex"] = index + 1
+            if not self.status.get("pauseConditions"):
+                # controllerPause means "we paused at this step": left over from a pause the
+                # user skipped, it must not end the next pause step as if it were a resume.
+                self.status["controllerPause"] = False
             self.emit(
                 "RolloutStepCompleted",
                 f"Rollout step {index + 1}/{n} completed ({step.describe()})",
@@ -1292,5 +1297,60 @@ def _selector_string(selector: JsonDict) -> str:
 
 
 def plan(snapshot: Snapshot, now: dt.datetime) -> Plan:
-    """Decide what to do for one Rollout. Pure: no I/O, `now` is the only clock."""
-    return _Planner(snapshot, now).run()
+    """Decide what to do for one Rollout. Pure: no I/O, `now` is the only clock.
+
+    A pass that only finishes a step (a promoted pause, a weight already in place) changes
+    nothing in the cluster, so the next pass, the one its status write would trigger, can be
+    planned at once from that status and the same snapshot: a promote moves traffic in one
+    reconcile instead of two, with one status write fewer. Each pass still completes at most
+    one step, and only the last one may act.
+    """
+    result = _Planner(snapshot, now).run()
+    events = list(result.events)
+    canary = snapshot.rollout.spec.strategy.canary
+    for _ in canary.steps or [] if canary else []:
+        if not _only_finished_a_step(snapshot, result):
+            break
+        status = RolloutStatus.model_validate(result.status)
+        snapshot = replace(snapshot, rollout=snapshot.rollout.model_copy(update={"status": status}))
+        result = _Planner(snapshot, now).run()
+        events += result.events
+    return replace(result, events=events)
+
+
+def _only_finished_a_step(snapshot: Snapshot, result: Plan) -> bool:
+    """True when `result` leaves the cluster as it is and moves on by exactly one step of the
+    same update (no new template, no new steps, no abort, not paused)."""
+    if snapshot.rollout.spec.paused:
+        return False
+    if not all(_changes_nothing(snapshot, action) for action in result.actions):
+        return False
+    before, after = snapshot.rollout.status, result.status
+    index = before.current_step_index
+    return (
+        index is not None
+        and after.get("currentStepIndex") == index + 1
+        and after.get("currentPodHash") == before.current_pod_hash
+        and after.get("currentStepHash") == before.current_step_hash
+        and after.get("stableRS") == before.stable_rs
+        and not after.get("abort")
+        and not after.get("pauseConditions")
+    )
+
+
+def _changes_nothing(snapshot: Snapshot, action: Action) -> bool:
+    """A router call that asks for what the routers already hold (the planner re-asserts the
+    weight and the hashes on every pass, to put back hand edits)."""
+    if isinstance(action, SetWeight):
+        return bool(snapshot.routers) and all(
+            not r.errors and r.canary_weight == action.weight for r in snapshot.routers
+        )
+    if isinstance(action, UpdateHash):
+        canary = snapshot.rollout.status.canary
+        weights = canary.weights if canary else None
+        return (
+            weights is not None
+            and weights.canary.pod_template_hash == action.canary_hash
+            and weights.stable.pod_template_hash == action.stable_hash
+        )
+    return False

@@ -258,10 +258,13 @@ def canary_target_size(steps: Sequence[JsonDict], index: int, replicas: int) -> 
 
 
 def check_steps(rec: Reconcile) -> None:
-    """Invariant 4 (no step is skipped): the index moves by at most one per plan, resets only
-    for a new template, new steps, an abort or a retry, jumps to the end only for a first
-    deploy, a full promotion or a return to the stable template; and a step is only left once
-    it is done."""
+    """Invariant 4 (no step is skipped): the index moves on only past steps that are done,
+    resets only for a new template, new steps, an abort or a retry, jumps to the end only for
+    a first deploy, a full promotion or a return to the stable template.
+
+    One plan may pass several steps: `plan()` chains passes while a pass only finishes a step
+    and acts on nothing, so every step but the last one passed was done in the state before
+    the plan, and the last one in that state or in the state after the plan."""
     before = rec.before.get("status") or {}
     after = rec.plan.status
     steps = _steps(rec.before)
@@ -287,23 +290,51 @@ def check_steps(rec: Reconcile) -> None:
         return  # a full promotion, a first deploy, or back on the stable template
     reset = template_changed or steps_changed or aborted or retried
     if new < old or reset:
-        # A reset goes back to 0, and the step there may complete in the same plan.
-        assert reset and new <= 1, f"step index moved {old} -> {new}\n{_describe(rec)}"
-        if new == 1:
-            _check_step_done(rec, steps, 0)
+        # A reset goes back to 0, and the steps from there may complete in the same plan.
+        assert reset, f"step index moved {old} -> {new}\n{_describe(rec)}"
+        _check_steps_passed(rec, steps, 0, new, entered=True)
         return
-    assert new == old + 1, f"step index moved {old} -> {new}\n{_describe(rec)}"
     if template_changed or steps_changed:
+        assert new == old + 1, f"step index moved {old} -> {new}\n{_describe(rec)}"
         return
-    _check_step_done(rec, steps, old)
+    assert new > old, f"step index moved {old} -> {new}\n{_describe(rec)}"
+    _check_steps_passed(rec, steps, old, new, entered=False)
 
 
-def _check_step_done(rec: Reconcile, steps: Sequence[JsonDict], index: int) -> None:
+def _check_steps_passed(
+    rec: Reconcile, steps: Sequence[JsonDict], first: int, new: int, *, entered: bool
+) -> None:
+    """Steps first..new-1 were each done when the plan passed them; `entered` says the plan
+    began at `first` (a reset), so a pause there was begun by this plan too, and only a
+    pause of 0 seconds may end in the plan that began it."""
+    for index in range(first, new):
+        step = steps[index]
+        if "pause" in step and (index > first or entered):
+            duration = (step["pause"] or {}).get("duration")
+            assert duration is not None and parse_duration(duration) == 0, (
+                f"pause step {index} ended in the plan that began it\n{_describe(rec)}"
+            )
+            continue
+        states = (rec.trace[0],) if index < new - 1 else (rec.trace[0], rec.trace[-1])
+        failures = []
+        for state in states:
+            try:
+                _check_step_done(rec, steps, index, state)
+                break
+            except AssertionError as failure:
+                failures.append(str(failure))
+        else:
+            raise AssertionError(f"step {index} left before it was done: {failures[-1]}")
+
+
+def _check_step_done(
+    rec: Reconcile, steps: Sequence[JsonDict], index: int, end: Traffic | None = None
+) -> None:
     step = steps[index]
     before = rec.before.get("status") or {}
     replicas = _replicas(rec.before)
     new_hash = rec.plan.status.get("currentPodHash")
-    end = rec.trace[-1]
+    end = rec.trace[-1] if end is None else end
     if "pause" in step:
         mine = next(
             (p for p in before.get("pauseConditions") or [] if p["reason"] == "CanaryPauseStep"),

@@ -280,3 +280,22 @@ def test_lost_status_on_the_same_template_adopts_it_quietly() -> None:
     assert c.selector_hash(CANARY_SVC) == V1
     assert len(c.replica_sets) == 1
     assert c.rs_named(f"{NAME}-{V1}")["spec"]["template"]["spec"] == template(BLUE)["spec"]
+
+
+def test_two_quick_promotes_do_not_also_end_a_later_pause() -> None:
+    """A first promote clears the pause condition; a second one, before the controller has
+    seen the first, skips the pause step. The `controllerPause` flag that pause left behind
+    then ended the next pause step as if it were a resume (found by the chained-pass
+    invariant: a pause "ended in the plan that began it")."""
+    c = deployed(replicas=1, routed=False, steps=[])
+    c.set_image(YELLOW)
+    c.set_steps([{"pause": {}}, {"setWeight": 0}, {"pause": {}}])
+    c.settle()
+    assert c.index == 0 and c.phase[0] == "Paused"
+    c.promote()
+    c.promote()
+    c.settle()
+    assert c.index == 2 and c.phase == ("Paused", "CanaryPauseStep")
+    c.promote()
+    c.settle()
+    assert c.phase == ("Healthy", "") and c.status["stableRS"] == V2

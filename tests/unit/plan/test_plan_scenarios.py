@@ -195,15 +195,13 @@ def test_manual_pause_holds_scaling_and_steps_until_resumed() -> None:
     c.set_image(YELLOW)
     c.settle()
     c.promote()
-    c.reconcile()
-    assert c.index == 2
     c.pause()
     for _ in range(3):
         c.settle()
         c.advance(60)
     assert c.phase == ("Paused", "manually paused")
     assert c.pods(V2) == (1, 1)  # no scaling while paused
-    assert c.index == 2
+    assert c.index == 1 and c.router_weight == 20
     progressing = c.condition("Progressing")
     assert progressing is not None
     assert (progressing["status"], progressing["reason"]) == ("Unknown", "RolloutPaused")
@@ -640,3 +638,28 @@ def test_min_pods_per_replica_set_is_for_traffic_routing_only() -> None:
     c.set_image(YELLOW)
     c.settle()
     assert c.pods(V2) == (1, 1) and c.index == 1
+
+
+def test_a_promote_moves_traffic_in_the_same_reconcile() -> None:
+    """The pass that ends a promoted pause writes nothing to the cluster, so the next step is
+    planned in the same reconcile: the weight moves at once, and the Events of both passes
+    are kept in order."""
+    steps = [
+        {"setCanaryScale": {"replicas": 5}},
+        {"setWeight": 20},
+        {"pause": {}},
+        {"setWeight": 40},
+        {"pause": {}},
+    ]
+    c = deployed(steps=steps)
+    c.set_image(YELLOW)
+    c.settle()
+    assert (c.index, c.router_weight, c.phase[0]) == (2, 20, "Paused")
+    c.promote()
+    result = c.reconcile()
+    assert c.router_weight == 40
+    assert [a.weight for a in result.actions if isinstance(a, SetWeight)] == [40]
+    reasons = [e.reason for e in result.events]
+    assert reasons.index("RolloutResumed") < reasons.index("RolloutStepCompleted")
+    c.settle()
+    assert (c.index, c.router_weight, c.phase[0]) == (4, 40, "Paused")
