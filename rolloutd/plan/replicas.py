@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 
 
 def canary_replicas(replicas: int, weight: int, max_weight: int = 100) -> int:
@@ -44,16 +45,19 @@ def basic_canary_split(replicas: int, weight: int, max_surge: int = 0) -> tuple[
     low, high = math.floor(exact), math.ceil(exact)
     # A lone pod with no room to surge is either the canary or the stable.
     zero_allowed = replicas == 1 and max_surge == 0
-    candidates: list[tuple[int, int]] = []  # (canary, total), best first on equal distance
+    # (canary, total) in order of preference: on equal distance the first wins, so a tie
+    # goes to the larger canary when it leaves the stable a pod, else to the smaller one.
+    # (Argo drops the smaller one on a tie even then, and ends with no canary at all, e.g.
+    # for 10 pods at 95% with no surge.)
+    candidates: list[tuple[int, int]] = []
     for total in (replicas, replicas + 1) if max_surge > 0 else (replicas,):
-        tied = math.modf(total * weight / 100)[0] == 0.5
         if high < total or zero_allowed:
             candidates.append((high, total))
-        if not tied and (low > 0 or zero_allowed):
+        if low > 0 or zero_allowed:
             candidates.append((low, total))
     if not candidates:
         return 0, replicas
-    canary, total = min(candidates, key=lambda c: abs(100 * c[0] / c[1] - weight))
+    canary, total = min(candidates, key=lambda c: Fraction(abs(100 * c[0] - weight * c[1]), c[1]))
     return canary, total - canary
 
 

@@ -397,3 +397,9 @@ def test_the_seed_rollout_is_valid() -> None:
 def test_set_weight_is_valid_exactly_within_0_100(weight: int) -> None:
     errors = validate_rollout(_with_steps([{"setWeight": weight}]))
     assert (errors == []) == (0 <= weight <= 100)
+
+
+def test_basic_canary_split_keeps_a_canary_when_the_tie_cannot_go_up() -> None:
+    # 9.5 of 10 pods: 10 would leave no stable, so the tie goes to 9 (Argo returns 0 here).
+    assert basic_canary_split(10, 95) == (9, 1)
+    assert basic_canary_split(10, 5) == (1, 9)  # and 0.5 of 10 goes up to 1
