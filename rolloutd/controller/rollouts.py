@@ -322,6 +322,9 @@ class RolloutController:
         )
         result = plan(snapshot, self.clock())
         self.desired_weights[key] = result.desired_weight
+        if result.checkpoint is not None:
+            # A finished step is written down before the next one acts (see plan()).
+            obj = await self._write_plan_status(obj, result.checkpoint)
         actuator = Actuator(
             self.kube,
             obj,
@@ -338,13 +341,7 @@ class RolloutController:
             self.events.record_soon(obj, "Warning", "TrafficRoutingError", str(exc))
             raise
         self._count_corrections(obj, rollout, result, outcome.weight_changed)
-        if not self.allowed():
-            raise PermissionError("not the leader: refusing to write")
-        await self._patch_status(obj, result.status)
-        # In the background: the next reconcile of this key (often due at once, after our own
-        # status write) must not wait for an Event round trip per Event.
-        for event in result.events:
-            self.events.record_soon(obj, event.type, event.reason, event.message)
+        await self._write_plan_status(obj, result)
         keep = [s for s in (canary.canary_service, canary.stable_service) if s] if canary else []
         await self._release_services(namespace, name, keep=keep)
         return result.requeue_after.total_seconds() if result.requeue_after is not None else None
@@ -465,15 +462,27 @@ class RolloutController:
                     weight=result.desired_weight,
                 )
 
-    async def _patch_status(self, obj: JsonDict, new_status: JsonDict) -> None:
+    async def _write_plan_status(self, obj: JsonDict, result: Plan) -> JsonDict:
+        """Write a plan's status, then record its Events; returns the Rollout as written."""
+        if not self.allowed():
+            raise PermissionError("not the leader: refusing to write")
+        obj = await self._patch_status(obj, result.status)
+        # In the background: the next reconcile of this key (often due at once, after our own
+        # status write) must not wait for an Event round trip per Event.
+        for event in result.events:
+            self.events.record_soon(obj, event.type, event.reason, event.message)
+        return obj
+
+    async def _patch_status(self, obj: JsonDict, new_status: JsonDict) -> JsonDict:
         patch = merge_patch(obj.get("status") or {}, new_status)
         if not patch:
-            return  # nothing changed: no write
+            return obj  # nothing changed: no write
         ns, name = _key(obj)
-        updated = await self.kube.patch(
+        updated: JsonDict = await self.kube.patch(
             ROLLOUTS, name, {"status": patch}, namespace=ns, subresource="status"
         )
         self.rollouts.remember(updated)
+        return updated
 
     async def _release_services(self, namespace: str, name: str, keep: Sequence[str]) -> None:
         """Give back Services this Rollout no longer uses: drop our selector and annotation."""

@@ -1299,28 +1299,37 @@ def _selector_string(selector: JsonDict) -> str:
 def plan(snapshot: Snapshot, now: dt.datetime) -> Plan:
     """Decide what to do for one Rollout. Pure: no I/O, `now` is the only clock.
 
-    A pass that only finishes a step (a promoted pause, a weight already in place) changes
-    nothing in the cluster, so the next pass, the one its status write would trigger, can be
-    planned at once from that status and the same snapshot: a promote moves traffic in one
-    reconcile instead of two, with one status write fewer. Each pass still completes at most
-    one step, and only the last one may act.
+    A pass that only finishes a step (a promoted pause, a weight already in place) leaves
+    the cluster as it is, so the next pass, the one its status write would trigger, is planned
+    at once from that status and the same snapshot: a promote moves traffic in one reconcile
+    instead of two. The finished step goes along as the plan's `checkpoint`, written before
+    the next step's actions, so a crash at any instant leaves a status that is not behind the
+    cluster (a restart never puts back the weight of the step before). Each pass completes at
+    most one step.
     """
     result = _Planner(snapshot, now).run()
-    events = list(result.events)
     canary = snapshot.rollout.spec.strategy.canary
+    checkpoint: Plan | None = None
     for _ in canary.steps or [] if canary else []:
         if not _only_finished_a_step(snapshot, result):
             break
         status = RolloutStatus.model_validate(result.status)
         snapshot = replace(snapshot, rollout=snapshot.rollout.model_copy(update={"status": status}))
+        checkpoint = _merge(checkpoint, result)
         result = _Planner(snapshot, now).run()
-        events += result.events
-    return replace(result, events=events)
+    return replace(result, checkpoint=checkpoint) if checkpoint is not None else result
+
+
+def _merge(earlier: Plan | None, later: Plan) -> Plan:
+    """Two finished steps recorded as one: the later status, the Events of both in order."""
+    if earlier is None:
+        return replace(later, actions=())
+    return replace(later, actions=(), events=[*earlier.events, *later.events])
 
 
 def _only_finished_a_step(snapshot: Snapshot, result: Plan) -> bool:
-    """True when `result` leaves the cluster as it is and moves on by exactly one step of the
-    same update (no new template, no new steps, no abort, not paused)."""
+    """True when `result` moves on by exactly one step of the same update (no new template,
+    no new steps, no abort, not paused) and changes nothing in the cluster."""
     if snapshot.rollout.spec.paused:
         return False
     if not all(_changes_nothing(snapshot, action) for action in result.actions):
@@ -1339,8 +1348,8 @@ def _only_finished_a_step(snapshot: Snapshot, result: Plan) -> bool:
 
 
 def _changes_nothing(snapshot: Snapshot, action: Action) -> bool:
-    """A router call that asks for what the routers already hold (the planner re-asserts the
-    weight and the hashes on every pass, to put back hand edits)."""
+    """A router call that asks for what the routers already hold (every pass of a
+    traffic-routed rollout asks for the weight and the hashes again, to undo hand edits)."""
     if isinstance(action, SetWeight):
         return bool(snapshot.routers) and all(
             not r.errors and r.canary_weight == action.weight for r in snapshot.routers

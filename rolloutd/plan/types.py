@@ -245,3 +245,6 @@ class Plan:
     requeue_after: dt.timedelta | None = None
     desired_weight: int | None = None
     """The canary weight the routers should carry after this plan (None: no routing)."""
+    checkpoint: Plan | None = None
+    """A finished step to record first: its status is written (and its Events recorded)
+    before any of this plan's actions, so the cluster never gets ahead of the status."""

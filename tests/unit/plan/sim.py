@@ -163,6 +163,12 @@ def service(name: str) -> JsonDict:
     }
 
 
+def events_of(plan: Plan) -> list[Event]:
+    """Every Event one reconcile records: its checkpoint's first, then its own."""
+    first = list(plan.checkpoint.events) if plan.checkpoint is not None else []
+    return [*first, *plan.events]
+
+
 def merge_patch(target: Any, patch: Any) -> Any:
     """RFC 7386: what the API server does with a JSON merge patch (returns a new object)."""
     if not isinstance(patch, dict):
@@ -384,6 +390,10 @@ class Cluster:
         before = copy.deepcopy(self.rollout)
         snap = self.snapshot()
         result = make_plan(snap, self.now)
+        if result.checkpoint is not None:
+            # A finished step is recorded before the next one acts (a crash comes after it).
+            self.rollout["status"] = copy.deepcopy(result.checkpoint.status)
+            self.events.extend(result.checkpoint.events)
         if crash_after is not None:
             for action in list(result.actions)[:crash_after]:
                 self.do(action)
@@ -407,6 +417,9 @@ class Cluster:
         return result
 
     def apply(self, result: Plan) -> None:
+        if result.checkpoint is not None:
+            self.rollout["status"] = copy.deepcopy(result.checkpoint.status)
+            self.events.extend(result.checkpoint.events)
         for action in result.actions:
             self.do(action)
         self.rollout["status"] = copy.deepcopy(result.status)

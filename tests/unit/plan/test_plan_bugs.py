@@ -16,6 +16,7 @@ from sim import (
     YELLOW,
     Cluster,
     Reconcile,
+    events_of,
     hash_of,
     rs_name,
     template,
@@ -214,7 +215,7 @@ def test_promote_at_a_pause_step_records_one_resumed_event(routed: bool) -> None
     assert c.phase == ("Paused", "CanaryPauseStep")
     c.promote()
     result = c.reconcile()
-    assert [e.reason for e in result.events].count("RolloutResumed") == 1
+    assert [e.reason for e in events_of(result)].count("RolloutResumed") == 1
 
 
 # -- 5. revisions -----------------------------------------------------------------------------

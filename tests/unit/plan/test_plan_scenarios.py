@@ -22,6 +22,7 @@ from sim import (
     STABLE_SVC,
     YELLOW,
     Cluster,
+    events_of,
     hash_of,
     rs_name,
 )
@@ -211,7 +212,7 @@ def test_manual_pause_holds_scaling_and_steps_until_resumed() -> None:
     c.resume()  # `resume` clears spec.paused (`promote` would also skip this setWeight step)
     assert c.spec["paused"] is False
     result = c.reconcile()
-    assert "RolloutResumed" in [e.reason for e in result.events]
+    assert "RolloutResumed" in [e.reason for e in events_of(result)]
     c.settle()
     assert (c.index, c.router_weight, c.pods(V2)) == (3, 40, (2, 2))
 
@@ -659,7 +660,32 @@ def test_a_promote_moves_traffic_in_the_same_reconcile() -> None:
     result = c.reconcile()
     assert c.router_weight == 40
     assert [a.weight for a in result.actions if isinstance(a, SetWeight)] == [40]
-    reasons = [e.reason for e in result.events]
+    assert result.checkpoint is not None and result.checkpoint.status["currentStepIndex"] == 3
+    reasons = [e.reason for e in result.checkpoint.events]
     assert reasons.index("RolloutResumed") < reasons.index("RolloutStepCompleted")
     c.settle()
     assert (c.index, c.router_weight, c.phase[0]) == (4, 40, "Paused")
+
+
+def test_a_crash_right_after_a_promote_never_takes_the_canary_back_a_step() -> None:
+    """The promote's reconcile scales the canary for the next step and dies before its final
+    status write: the step it finished was written first, so the restarted controller goes
+    on from there instead of shrinking the canary back to the paused step's size."""
+    c = at_40_percent()
+    writes = len(c.weight_writes)
+    c.promote()
+    result = c.plan()
+    assert any(isinstance(a, ScaleReplicaSet) for a in result.actions)
+    c.reconcile(crash_after=len(result.actions))
+    assert c.index == 4 and c.pods(V2)[0] == 3
+    for _ in range(40):
+        c.kubelet()
+        after = c.reconcile()
+        assert not any(
+            isinstance(a, ScaleReplicaSet) and a.name == rs_name(V2) and a.replicas < 3
+            for a in after.actions
+        ), after.actions
+        if c.index == 5:
+            break
+    assert c.index == 5 and c.router_weight == 60
+    assert c.weight_writes[writes:] == sorted(c.weight_writes[writes:])
