@@ -901,6 +901,12 @@ class _Planner:
         reason = "Full promotion requested" if promote_full else f"Completed all {n} canary steps"
         self.status["stableRS"] = new_rs.pod_hash
         self.status.pop("promoteFull", None)
+        if self.managed_routes:
+            # Header and mirror routes live only while a canary runs: this plan ends it.
+            self.actions = [
+                a for a in self.actions if not isinstance(a, (SetHeaderRoute, SetMirrorRoute))
+            ]
+            self.actions.append(RemoveManagedRoutes())
         self.emit(
             "RolloutCompleted",
             f"Rollout completed update to revision {new_rs.revision} ({new_rs.pod_hash}): {reason}",
