@@ -76,5 +76,10 @@ async def test_killed_daemon_finishes_the_rollout(
     update = monitor.weights[1:-1]
     assert update == sorted(update), monitor.weights
     assert monitor.violations == []
-    final = await get_rollout(kube, ns)
-    assert final["status"]["canary"]["weights"]["canary"]["weight"] == 0
+
+    # The status is written after the weight it records, a moment later.
+    async def recorded() -> bool:
+        final = await get_rollout(kube, ns)
+        return bool(final["status"]["canary"]["weights"]["canary"]["weight"] == 0)
+
+    await eventually(recorded, "the status to record the weight of 0", timeout=15)
