@@ -1305,44 +1305,50 @@ def _selector_string(selector: JsonDict) -> str:
 def plan(snapshot: Snapshot, now: dt.datetime) -> Plan:
     """Decide what to do for one Rollout. Pure: no I/O, `now` is the only clock.
 
-    A pass that only finishes a step (a promoted pause, a weight already in place) leaves
-    the cluster as it is, so the next pass, the one its status write would trigger, is planned
-    at once from that status and the same snapshot: a promote moves traffic in one reconcile
-    instead of two. The finished step goes along as the plan's `checkpoint`, written before
-    the next step's actions, so a crash at any instant leaves a status that is not behind the
-    cluster (a restart never puts back the weight of the step before). Each pass completes at
-    most one step.
+    A pass that finishes a step is followed at once by the pass its status write would have
+    triggered, planned from that status and the same snapshot, so a promote moves traffic in
+    one reconcile instead of two. Each pass completes at most one step. A crash must not leave
+    the status behind the cluster in a way a restart would undo, so:
+
+    - a finished pause is decided again, the same way, by any later pass (a promote or an
+      elapsed duration is in the status and the clock), so its pass is simply dropped and the
+      next one acts from the cluster as it is;
+    - any other finished step (a weight already in place) depends on the cluster, so it chains
+      only when its pass changes nothing, and it goes along as the plan's `checkpoint`, written
+      before the next step acts.
     """
     result = _Planner(snapshot, now).run()
     canary = snapshot.rollout.spec.strategy.canary
+    steps = (canary.steps or []) if canary else []
     checkpoint: Plan | None = None
-    for _ in canary.steps or [] if canary else []:
-        if not _only_finished_a_step(snapshot, result):
+    carried: list[Event] = []  # Events of dropped passes, recorded with the next write
+    for _ in steps:
+        finished = _finished_step(snapshot, result)
+        if finished is None:
+            break
+        if steps[finished].pause is not None:
+            carried += result.events
+        elif all(_changes_nothing(snapshot, action) for action in result.actions):
+            checkpoint = replace(result, actions=(), events=[*carried, *result.events])
+            carried = []
+        else:
             break
         status = RolloutStatus.model_validate(result.status)
         snapshot = replace(snapshot, rollout=snapshot.rollout.model_copy(update={"status": status}))
-        checkpoint = _merge(checkpoint, result)
         result = _Planner(snapshot, now).run()
-    return replace(result, checkpoint=checkpoint) if checkpoint is not None else result
+    if checkpoint is None and not carried:
+        return result
+    return replace(result, events=[*carried, *result.events], checkpoint=checkpoint)
 
 
-def _merge(earlier: Plan | None, later: Plan) -> Plan:
-    """Two finished steps recorded as one: the later status, the Events of both in order."""
-    if earlier is None:
-        return replace(later, actions=())
-    return replace(later, actions=(), events=[*earlier.events, *later.events])
-
-
-def _only_finished_a_step(snapshot: Snapshot, result: Plan) -> bool:
-    """True when `result` moves on by exactly one step of the same update (no new template,
-    no new steps, no abort, not paused) and changes nothing in the cluster."""
+def _finished_step(snapshot: Snapshot, result: Plan) -> int | None:
+    """The step `result` finished, when it moved on by exactly one step of the same update
+    (no new template, no new steps, no abort, not paused); else None."""
     if snapshot.rollout.spec.paused:
-        return False
-    if not all(_changes_nothing(snapshot, action) for action in result.actions):
-        return False
+        return None
     before, after = snapshot.rollout.status, result.status
     index = before.current_step_index
-    return (
+    moved_on = (
         index is not None
         and after.get("currentStepIndex") == index + 1
         and after.get("currentPodHash") == before.current_pod_hash
@@ -1351,6 +1357,7 @@ def _only_finished_a_step(snapshot: Snapshot, result: Plan) -> bool:
         and not after.get("abort")
         and not after.get("pauseConditions")
     )
+    return index if moved_on else None
 
 
 def _changes_nothing(snapshot: Snapshot, action: Action) -> bool:

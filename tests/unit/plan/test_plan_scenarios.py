@@ -642,8 +642,8 @@ def test_min_pods_per_replica_set_is_for_traffic_routing_only() -> None:
 
 
 def test_a_promote_moves_traffic_in_the_same_reconcile() -> None:
-    """The pass that ends a promoted pause writes nothing to the cluster, so the next step is
-    planned in the same reconcile: the weight moves at once, and the Events of both passes
+    """The pass that ends a promoted pause is followed by the next step's pass in the same
+    reconcile: the weight moves at once, with one status write, and the Events of both passes
     are kept in order."""
     steps = [
         {"setCanaryScale": {"replicas": 5}},
@@ -660,24 +660,24 @@ def test_a_promote_moves_traffic_in_the_same_reconcile() -> None:
     result = c.reconcile()
     assert c.router_weight == 40
     assert [a.weight for a in result.actions if isinstance(a, SetWeight)] == [40]
-    assert result.checkpoint is not None and result.checkpoint.status["currentStepIndex"] == 3
-    reasons = [e.reason for e in result.checkpoint.events]
+    assert result.checkpoint is None  # a pause ends the same way after a crash: no need
+    reasons = [e.reason for e in result.events]
     assert reasons.index("RolloutResumed") < reasons.index("RolloutStepCompleted")
     c.settle()
     assert (c.index, c.router_weight, c.phase[0]) == (4, 40, "Paused")
 
 
 def test_a_crash_right_after_a_promote_never_takes_the_canary_back_a_step() -> None:
-    """The promote's reconcile scales the canary for the next step and dies before its final
-    status write: the step it finished was written first, so the restarted controller goes
-    on from there instead of shrinking the canary back to the paused step's size."""
+    """The promote's reconcile scales the canary for the next step and dies before its status
+    write: the restarted controller ends the promoted pause again and goes on from the
+    cluster as it is, instead of shrinking the canary back to the paused step's size."""
     c = at_40_percent()
     writes = len(c.weight_writes)
     c.promote()
     result = c.plan()
     assert any(isinstance(a, ScaleReplicaSet) for a in result.actions)
     c.reconcile(crash_after=len(result.actions))
-    assert c.index == 4 and c.pods(V2)[0] == 3
+    assert c.index == 3 and c.pods(V2)[0] == 3  # the status still says: the paused step
     for _ in range(40):
         c.kubelet()
         after = c.reconcile()
@@ -688,4 +688,28 @@ def test_a_crash_right_after_a_promote_never_takes_the_canary_back_a_step() -> N
         if c.index == 5:
             break
     assert c.index == 5 and c.router_weight == 60
+    assert c.weight_writes[writes:] == sorted(c.weight_writes[writes:])
+
+
+def test_a_finished_set_weight_is_written_before_the_next_step_acts() -> None:
+    """A setWeight step is done because of the cluster (weight and pods in place), so after
+    a crash a restart might not decide it the same way: the reconcile that finishes it and
+    moves on records it first, as a checkpoint."""
+    c = deployed(steps=[{"setWeight": 20}, {"setWeight": 40}, {"pause": {}}])
+    writes = len(c.weight_writes)
+    c.set_image(YELLOW)
+    c.reconcile()
+    c.kubelet(only=V2)
+    c.lose_pods(V1, 1)  # a stable pod restarts: the 20% is set, but the step waits for it
+    c.reconcile()
+    assert (c.index, c.router_weight) == (0, 20)
+    c.kubelet()
+    result = c.plan()  # nothing to do for step 0 any more: done, and step 1 begins
+    assert result.checkpoint is not None
+    assert result.checkpoint.status["currentStepIndex"] == 1 and c.router_weight == 20
+    assert any(isinstance(a, ScaleReplicaSet) for a in result.actions)  # the 40% step's pods
+    c.reconcile(crash_after=len(result.actions))
+    assert c.index == 1 and c.pods(V2)[0] == 2
+    c.settle()
+    assert (c.index, c.router_weight, c.pods(V2), c.phase[0]) == (2, 40, (2, 2), "Paused")
     assert c.weight_writes[writes:] == sorted(c.weight_writes[writes:])
