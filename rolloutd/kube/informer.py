@@ -11,12 +11,19 @@ Indexes (client-go's Indexer) answer "which cached objects have this value" with
 `add_index(name, fn)` keeps, for every value `fn(obj)` returns, the keys of the objects that
 returned it, updated on every change to the store. At a thousand Rollouts a reconcile that
 scanned every ReplicaSet for its owner spent more CPU there than in the planner.
+
+resourceVersions are opaque strings (API conventions): they are only compared for equality,
+and order comes from the watch stream itself. A write's answer (`remember`) is newer than
+every event the watch has delivered before it arrives, and the watch delivers that very
+version later; until it does, events for that object are older than the cache and are
+skipped, so a write does not come back as a change (and queue another reconcile).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+from collections import OrderedDict
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
@@ -48,11 +55,13 @@ def strip_managed_fields(obj: JsonDict) -> JsonDict:
     return obj
 
 
-def _rv(obj: JsonDict | None) -> int:
-    try:
-        return int(((obj or {}).get("metadata") or {}).get("resourceVersion") or 0)
-    except ValueError:
-        return 0
+def _rv(obj: JsonDict | None) -> str:
+    return str(((obj or {}).get("metadata") or {}).get("resourceVersion") or "")
+
+
+_RECENT_EVENTS = 4096
+"""How many (key, resourceVersion) pairs the watch delivered are remembered, to tell that a
+write's answer arriving late is already older than the cache."""
 
 
 class Informer:
@@ -83,6 +92,10 @@ class Informer:
         self._index_funcs: dict[str, IndexFunc] = {}
         # index name -> value -> keys; a dict of keys (not a set) keeps the cache's order.
         self._indexes: dict[str, dict[Hashable, dict[Key, None]]] = {}
+        # Versions our own writes returned that the watch has not delivered yet, per object.
+        self._pending: dict[Key, set[str]] = {}
+        # Versions the watch delivered lately (bounded), in delivery order.
+        self._delivered: OrderedDict[tuple[Key, str], None] = OrderedDict()
 
     # -- indexes ----------------------------------------------------------------------------
 
@@ -141,14 +154,60 @@ class Informer:
         return self.store.values()
 
     def remember(self, obj: JsonDict) -> None:
-        """Take an object a write returned, unless the cache already has a newer one."""
+        """Take an object a write returned, unless the watch has already gone past it."""
         if self.transform is not None:
             obj = self.transform(obj)
         key = object_key(obj)
         old = self.store.get(key)
-        if old is None or _rv(obj) > _rv(old):
-            self._put(key, obj, old)
-            self._notify("MODIFIED" if old else "ADDED", obj, old)
+        rv = _rv(obj)
+        if old is not None and (_rv(old) == rv or (key, rv) in self._delivered):
+            return
+        if rv:
+            self._pending.setdefault(key, set()).add(rv)
+        self._put(key, obj, old)
+        self._notify("MODIFIED" if old else "ADDED", obj, old)
+
+    def _delivered_now(self, key: Key, rv: str) -> None:
+        self._delivered[(key, rv)] = None
+        if len(self._delivered) > _RECENT_EVENTS:
+            self._delivered.popitem(last=False)
+
+    def _is_stale(self, key: Key, rv: str) -> bool:
+        """Whether a watch event for `key` is no news: our own write, or older than it."""
+        pending = self._pending.get(key)
+        if not pending:
+            return False
+        # Events for one object arrive in order, and ours has not come yet: this one is ours
+        # or one from before it.
+        pending.discard(rv)
+        if not pending:
+            del self._pending[key]
+        return True
+
+    def apply_watch_event(self, event: JsonDict) -> None:
+        """Bring one watch event into the cache and tell the handlers (if it is news)."""
+        kind = event.get("type")
+        obj = event.get("object") or {}
+        rv = (obj.get("metadata") or {}).get("resourceVersion")
+        if kind == "BOOKMARK":
+            self._resource_version = rv or self._resource_version
+            return
+        if self.transform is not None:
+            obj = self.transform(obj)
+        key = object_key(obj)
+        old = self.store.get(key)
+        if kind == "DELETED":
+            self._pending.pop(key, None)
+            self._drop(key)
+            self._notify("DELETED", obj, old)
+        elif kind in ("ADDED", "MODIFIED"):
+            version = _rv(obj)
+            self._delivered_now(key, version)
+            stale = self._is_stale(key, version)
+            if not stale and not (old is not None and _rv(old) == version):
+                self._put(key, obj, old)
+                self._notify(kind, obj, old)
+        self._resource_version = rv or self._resource_version
 
     # -- running ----------------------------------------------------------------------------
 
@@ -207,6 +266,7 @@ class Informer:
             fresh[object_key(item)] = item
         old_store = self.store
         self.store = fresh
+        self._pending.clear()  # the list is newer than any write we were waiting for
         self._rebuild_indexes()
         for key, obj in fresh.items():
             old = old_store.get(key)
@@ -228,24 +288,4 @@ class Informer:
             label_selector=self.label_selector,
             timeout_seconds=self.watch_timeout,
         ):
-            kind = event.get("type")
-            obj = event.get("object") or {}
-            rv = (obj.get("metadata") or {}).get("resourceVersion")
-            if kind == "BOOKMARK":
-                self._resource_version = rv or self._resource_version
-                continue
-            if self.transform is not None:
-                obj = self.transform(obj)
-            key = object_key(obj)
-            old = self.store.get(key)
-            if kind == "DELETED":
-                self._drop(key)
-                self._notify("DELETED", obj, old)
-            elif kind in ("ADDED", "MODIFIED"):
-                if old is not None and _rv(old) >= _rv(obj):
-                    # We already hold this or a newer copy (from a write's response).
-                    self._resource_version = rv or self._resource_version
-                    continue
-                self._put(key, obj, old)
-                self._notify(kind, obj, old)
-            self._resource_version = rv or self._resource_version
+            self.apply_watch_event(event)
