@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import aiohttp
+import yaml
 from aiohttp.helpers import get_env_proxy_for_url
 from kubernetes_asyncio import client as k8s_client
 from kubernetes_asyncio import config as k8s_config
@@ -115,10 +116,25 @@ class KubeClient:
         else:
             if not os.path.exists(path):
                 raise ClusterUnreachable(f"kubeconfig {path} does not exist")
-            await k8s_config.load_kube_config(
-                config_file=path, context=context, client_configuration=cfg, persist_config=False
-            )
-            namespace = _kubeconfig_namespace(path, context)
+            try:
+                await k8s_config.load_kube_config(
+                    config_file=path,
+                    context=context,
+                    client_configuration=cfg,
+                    persist_config=False,
+                )
+                namespace = _kubeconfig_namespace(path, context)
+            except (yaml.YAMLError, k8s_config.ConfigException, TypeError, KeyError) as exc:
+                # The loader's own errors are tracebacks deep in YAML or its config classes.
+                detail = (
+                    " ".join(str(exc).split())
+                    if isinstance(exc, yaml.YAMLError | k8s_config.ConfigException)
+                    else "it is not a kubeconfig (a mapping with clusters, contexts and users)"
+                )
+                raise ClusterUnreachable(
+                    f"kubeconfig {path} cannot be used: {detail}; fix the file or point "
+                    "--kubeconfig/KUBECONFIG at another one"
+                ) from None
             source = path
         cfg.connection_pool_maxsize = pool_size
         api = k8s_client.ApiClient(configuration=cfg)
