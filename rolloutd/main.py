@@ -5,6 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 from collections.abc import Sequence
+from importlib import metadata
+
+
+def _version() -> str:
+    try:
+        return metadata.version("rolloutd")
+    except metadata.PackageNotFoundError:  # running from a source tree that is not installed
+        return "0.0.0+unknown"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -17,6 +25,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="A progressive-delivery controller for Kubernetes (Argo Rollouts canary "
         "semantics, in Python).",
     )
+    parser.add_argument("--version", action="version", version=f"rolloutd {_version()}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     daemon.add_parser(subparsers)
     sandbox_command.add_parser(subparsers)

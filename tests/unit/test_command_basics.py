@@ -1,4 +1,4 @@
-"""A kubeconfig that cannot be used: one clear line naming the file, from the CLI and the daemon."""
+"""Command basics: `--version`; a kubeconfig that cannot be used is one line naming the file."""
 
 from __future__ import annotations
 
@@ -44,3 +44,11 @@ def test_commands_print_one_line_and_fail(tmp_path: Path, command: list[str]) ->
     lines = [line for line in (done.stdout + done.stderr).splitlines() if line.strip()]
     assert len(lines) == 1, lines
     assert "cannot be used" in lines[0] and "Traceback" not in lines[0]
+
+
+def test_rolloutd_version() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "rolloutd.main", "--version"], capture_output=True, text=True
+    )
+    assert done.returncode == 0
+    assert done.stdout.startswith("rolloutd ") and done.stdout.split()[1][0].isdigit()
