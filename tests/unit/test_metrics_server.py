@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 from typing import Any
 
 import aiohttp
@@ -150,3 +151,28 @@ async def test_a_taken_port_is_an_error_not_a_hang() -> None:
         )
         with pytest.raises(OSError):
             await servers.start()
+
+
+async def test_a_stall_that_has_ended_is_counted() -> None:
+    # A stall that is over leaves `stalled()` at 0: only the beat's lateness shows it.
+    beat = Heartbeat(interval=0.02, threshold=0.2)
+    task = asyncio.create_task(beat.run())
+    await asyncio.sleep(0.05)
+    time.sleep(0.6)  # noqa: ASYNC251 - blocks the event loop on purpose, as a runaway regex did
+    await asyncio.sleep(0.05)
+    task.cancel()
+    assert beat.stalls > 0
+    assert beat.stalled_seconds_max > 0.2
+    ok, detail = health(beat).liveness()
+    assert ok and detail["loopStalls"] == beat.stalls
+
+
+async def test_a_late_beat_is_counted_with_its_lateness() -> None:
+    clock = Clock()
+    beat = Heartbeat(interval=1.0, threshold=1.0, clock=clock)
+    clock.now += 1.5
+    beat.beat()
+    assert beat.stalls == 0  # within the threshold: scheduling noise, not a stall
+    clock.now += 36.0
+    beat.beat()
+    assert beat.stalls == 1 and beat.stalled_seconds_max == 35.0
