@@ -274,10 +274,10 @@ async def test_a_huge_or_forbidden_web_metric_is_an_error_and_memory_stays_bound
     with capsys.disabled():
         print(f"\n[hostile-provider] daemon RSS peak {peak:.1f} MiB; server sent {hostile.sent} B")
     assert run["status"]["phase"] == "Error"
-    taken = measurements(run)["huge"]
-    assert [m["phase"] for m in taken] == ["Error"] * 3
-    assert all("analysis.web.maxResponseBytes" in m["message"] for m in taken), taken
-    assert all("value" not in m for m in taken)
+    errors = measurements(run)["huge"]
+    assert [m["phase"] for m in errors] == ["Error"] * 3
+    assert all("analysis.web.maxResponseBytes" in m["message"] for m in errors), errors
+    assert all("value" not in m for m in errors)
     assert hostile.sent < 300 << 20  # the daemon hung up long before the end
     assert len(json.dumps(run["status"])) < 64 << 10
     assert denied["status"]["phase"] == "Error"
