@@ -30,7 +30,6 @@ import asyncio
 import base64
 import binascii
 import datetime as dt
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from prometheus_client import Histogram
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from rolloutd.analysis.conditions import ConditionError, judge
+from rolloutd.analysis.expr.regex import RegexError, compile_regex
 from rolloutd.analysis.providers.contract import (
     AlreadyExists,
     ClusterError,
@@ -661,10 +661,11 @@ def run_metrics(runs: Sequence[Mapping[str, Any]], providers: ProviderRegistry) 
 
 
 def _dry_run(metric: str, rules: Sequence[str]) -> bool:
+    # RE2, as for the spec's own rules: a rule is user input and must not backtrack.
     for rule in rules:
         try:
-            if re.search(rule, metric):
+            if compile_regex(rule).search(metric):
                 return True
-        except re.error:
+        except RegexError:
             continue
     return False
