@@ -189,6 +189,7 @@ class Runtime:
 
     async def serve(self, stop: asyncio.Event) -> int:
         heartbeat = Heartbeat()
+        self.metrics.heartbeat = heartbeat
         watch = self.config_watch
         health = Health(
             heartbeat,

@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from prometheus_client import generate_latest
 
 from rolloutd.metrics import MetricsCollector, new_registry
 from rolloutd.server import Health, Heartbeat, Servers
@@ -176,3 +177,15 @@ async def test_a_late_beat_is_counted_with_its_lateness() -> None:
     clock.now += 36.0
     beat.beat()
     assert beat.stalls == 1 and beat.stalled_seconds_max == 35.0
+
+
+def test_stalls_are_exported_as_metrics() -> None:
+    clock = Clock()
+    beat = Heartbeat(interval=1.0, clock=clock)
+    collector = MetricsCollector(identity="pod-a")
+    collector.heartbeat = beat
+    clock.now += 6.0
+    beat.beat()
+    text = generate_latest(new_registry(collector)).decode()
+    assert "rolloutd_event_loop_stalls_total 1.0" in text
+    assert "rolloutd_event_loop_stall_seconds_max 5.0" in text
