@@ -8,6 +8,8 @@ workers: 10               # concurrent reconciles; applied on the next start
 routers:                  # which traffic routers run, and their settings; applied at once
   istio: {enabled: true, apiVersion: v1alpha3}
   smi: {enabled: false, apiVersion: v1alpha1}
+analysis:                 # metric limits and the web provider's egress; applied at once
+  web: {maxResponseBytes: 1048576, allow: [10.0.0.0/8], deny: []}
 ```
 
 A missing ConfigMap means the defaults: every installed router enabled with its own defaults.
@@ -22,6 +24,7 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from rolloutd.analysis.settings import AnalysisSettings
 from rolloutd.logs import LEVELS
 from rolloutd.model.base import validation_messages
 
@@ -45,6 +48,9 @@ class Config(BaseModel):
     workers: int = Field(default=10, ge=1, le=200)
     routers: dict[str, RouterSettings] | None = None
     """None: every installed router, enabled, with default settings."""
+
+    # -- analysis (rolloutd.analysis.settings): limits and web egress, beyond Argo ------------
+    analysis: AnalysisSettings = Field(default_factory=AnalysisSettings)
 
     @field_validator("log_level")
     @classmethod

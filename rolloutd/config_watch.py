@@ -144,7 +144,10 @@ class ConfigWatcher:
         if new.log_level != self.active.log_level:
             self._set_level(new.log_level)
             log.info("log level changed", old=self.active.log_level, new=new.log_level)
-        self.active = self.active.model_copy(update={"log_level": new.log_level})
+        # The analysis limits are read at each measurement, so they apply at once too.
+        self.active = self.active.model_copy(
+            update={"log_level": new.log_level, "analysis": new.analysis}
+        )
         self._check_restart(new)
 
     def _check_restart(self, new: Config) -> None:

@@ -85,6 +85,15 @@ class ControllerSource(Protocol):
     def views(self) -> Sequence[RolloutView]: ...
 
 
+class StallSource(Protocol):
+    """What the collector reads of the event loop heartbeat."""
+
+    @property
+    def stalls(self) -> int: ...
+    @property
+    def stalled_seconds_max(self) -> float: ...
+
+
 class MetricSource(Protocol):
     """Another part of the process that builds its own series at scrape time."""
 
@@ -104,6 +113,8 @@ class MetricsCollector:
         version: str | None = None,
     ) -> None:
         self.controller: ControllerSource | None = None
+        self.heartbeat: StallSource | None = None
+        """The event loop heartbeat (rolloutd.server.Heartbeat), set when the servers start."""
         self.analysis: MetricSource | None = None
         """AnalysisRun series (rolloutd.controller.analysis.AnalysisMetrics)."""
         self.identity = identity
@@ -195,7 +206,24 @@ class MetricsCollector:
         )
         for (verb, resource, code), count in sorted(self.requests.items()):
             requests.add_metric([verb, resource, code], count)
-        return [build, leader, valid, pending, requests]
+        return [build, leader, valid, pending, requests, *self._loop()]
+
+    def _loop(self) -> list[Metric]:
+        """The heartbeat's stall counts (rolloutd.server.Heartbeat), once the servers run."""
+        beat = self.heartbeat
+        if beat is None:
+            return []
+        stalls = CounterMetricFamily(
+            "rolloutd_event_loop_stalls",
+            "Times the event loop was blocked for more than the heartbeat's threshold (1 s).",
+        )
+        stalls.add_metric([], beat.stalls)
+        longest = GaugeMetricFamily(
+            "rolloutd_event_loop_stall_seconds_max",
+            "The longest event loop stall since the start, in seconds.",
+        )
+        longest.add_metric([], beat.stalled_seconds_max)
+        return [stalls, longest]
 
     def _controller(
         self, controller: ControllerSource, views: Sequence[RolloutView] | None

@@ -22,6 +22,7 @@ from typing import Any
 import structlog
 
 from rolloutd import logs
+from rolloutd.analysis.providers.registry import ProviderRegistry
 from rolloutd.config import Config, ConfigError, parse_config_map
 from rolloutd.config_watch import ConfigWatcher
 from rolloutd.controller.analysis import AnalysisController, AnalysisMetrics
@@ -116,6 +117,10 @@ class Runtime:
             events=EventRecorder(kube),
             instance_id=options.get("instance_id"),
             allowed=allowed,
+            # The ConfigMap's `analysis` block, as in force now (it applies without a restart).
+            providers=ProviderRegistry(
+                lambda: (watch.active if watch else config).analysis.provider_settings()
+            ),
         )
         self.metrics.analysis = AnalysisMetrics(self.analysis)
         # -- end analysis ---------------------------------------------------------------------
@@ -184,6 +189,7 @@ class Runtime:
 
     async def serve(self, stop: asyncio.Event) -> int:
         heartbeat = Heartbeat()
+        self.metrics.heartbeat = heartbeat
         watch = self.config_watch
         health = Health(
             heartbeat,

@@ -4,7 +4,8 @@
 - `/healthz` (the health port; the liveness probe) answers 200 while the event loop is
   responsive. A heartbeat task notes the loop's time every second; if the last beat is older
   than `stall_limit`, the loop was blocked (or starved) that long and the answer is 503. A loop
-  that is blocked right now cannot answer at all, which the probe's timeout catches.
+  that is blocked right now cannot answer at all, which the probe's timeout catches. Stalls
+  that have ended are counted (`loopStalls`, `loopStalledSecondsMax` in the answer).
 - `/readyz` (the readiness probe) answers 200 once the caches are synced and the replica
   knows whether it is the leader or a standby. Standbys are ready: a rolling update and the
   PodDisruptionBudget count on both replicas being Ready, and a standby's warm caches are
@@ -32,17 +33,45 @@ log = structlog.get_logger("rolloutd.server")
 
 
 class Heartbeat:
-    """Notes the event loop's time every `interval` seconds, from a task on that loop."""
+    """Notes the event loop's time every `interval` seconds, from a task on that loop.
 
-    def __init__(self, *, interval: float = 1.0, clock: Callable[[], float] | None = None):
+    `stalled()` is how long the loop has been unresponsive right now; but a stall that has
+    ended leaves nothing there (the beat runs as soon as the loop is free), so each beat also
+    measures how late it woke: a wake-up more than `threshold` seconds after it was due means
+    the loop was blocked that long, and is counted in `stalls`, `stalled_seconds_total` and
+    `stalled_seconds_max` (and logged), for /healthz and /metrics.
+    """
+
+    def __init__(
+        self,
+        *,
+        interval: float = 1.0,
+        threshold: float = 1.0,
+        clock: Callable[[], float] | None = None,
+    ):
         self.interval = interval
+        self.threshold = threshold
         self._clock = clock or asyncio.get_running_loop().time
         self.last = self._clock()
+        self.stalls = 0
+        self.stalled_seconds_total = 0.0
+        self.stalled_seconds_max = 0.0
 
     async def run(self) -> None:
         while True:
-            self.last = self._clock()
+            self.beat()
             await asyncio.sleep(self.interval)
+
+    def beat(self) -> None:
+        """One beat: record how late it came, then note the time."""
+        now = self._clock()
+        late = now - self.last - self.interval
+        if late > self.threshold:
+            self.stalls += 1
+            self.stalled_seconds_total += late
+            self.stalled_seconds_max = max(self.stalled_seconds_max, late)
+            log.warning("event loop stalled", seconds=round(late, 3), stalls=self.stalls)
+        self.last = now
 
     def stalled(self) -> float:
         """Seconds since the last beat beyond the expected interval (0 when all is well)."""
@@ -71,7 +100,13 @@ class Health:
     def liveness(self) -> tuple[bool, JsonDict]:
         stalled = self.heartbeat.stalled()
         ok = stalled <= self.stall_limit
-        detail: JsonDict = {"status": "ok" if ok else "stalled", "loopStalledSeconds": stalled}
+        detail: JsonDict = {
+            "status": "ok" if ok else "stalled",
+            "loopStalledSeconds": stalled,
+            # Stalls that have ended: liveness is green again, but they happened.
+            "loopStalls": self.heartbeat.stalls,
+            "loopStalledSecondsMax": round(self.heartbeat.stalled_seconds_max, 3),
+        }
         if not ok:
             detail["reason"] = f"the event loop was blocked for {stalled:.1f}s"
         return ok, detail

@@ -31,6 +31,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rolloutd.analysis.expr import ExprError, compile_expression
+from rolloutd.analysis.expr.regex import RegexError, compile_regex
 from rolloutd.analysis.expr.timefns import parse_go_duration
 from rolloutd.model.analysis import (
     DEFAULT_CONSECUTIVE_ERROR_LIMIT,
@@ -205,8 +206,8 @@ def _matching_rules(
     for i, rule in enumerate(rules):
         pattern = str(rule.get("metricName") or "")
         try:
-            regex = re.compile(pattern)
-        except re.error:
+            regex = compile_regex(pattern)
+        except RegexError:
             regex = None
         hits = [m.name for m in metrics if regex is not None and regex.search(m.name)]
         if not hits:

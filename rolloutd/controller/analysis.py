@@ -30,7 +30,6 @@ import asyncio
 import base64
 import binascii
 import datetime as dt
-import re
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from prometheus_client import Histogram
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from rolloutd.analysis.conditions import ConditionError, judge
+from rolloutd.analysis.expr.regex import RegexError, compile_regex
 from rolloutd.analysis.providers.contract import (
     AlreadyExists,
     ClusterError,
@@ -60,6 +60,7 @@ from rolloutd.analysis.runs import (
     parse_time,
     record,
 )
+from rolloutd.analysis.settings import bounded_text
 from rolloutd.analysis.spec import PreparedRun, RunSpecError, prepare_run
 from rolloutd.controller.patches import merge_patch
 from rolloutd.kube.client import ApiError, ClusterUnreachable, KubeClient
@@ -366,7 +367,7 @@ class AnalysisController:
         except Exception as exc:  # a provider's bug or error is this measurement's Error
             if not isinstance(exc, ClusterError | ApiError | ClusterUnreachable):
                 log.debug("provider raised", metric=metric.name, error=repr(exc))
-            measurement = {"phase": ERROR, "message": str(exc) or type(exc).__name__}
+            measurement = {"phase": ERROR, "message": bounded_text(str(exc) or type(exc).__name__)}
         finally:
             self.stats.measurements.append((provider_type, time.perf_counter() - began))
         measurement["startedAt"] = started_at
@@ -543,10 +544,11 @@ def _measurement(
         except ConditionError as exc:
             phase, message = ERROR, str(exc)
     measurement: JsonDict = {"phase": phase}
+    # Bounded: a provider can return a huge body, and the status must still be patchable.
     if reading.value:
-        measurement["value"] = reading.value
+        measurement["value"] = bounded_text(reading.value)
     if message:
-        measurement["message"] = message
+        measurement["message"] = bounded_text(message)
     if reading.metadata:
         measurement["metadata"] = dict(reading.metadata)
     if phase == RUNNING and reading.resume_at is not None:
@@ -659,10 +661,11 @@ def run_metrics(runs: Sequence[Mapping[str, Any]], providers: ProviderRegistry) 
 
 
 def _dry_run(metric: str, rules: Sequence[str]) -> bool:
+    # RE2, as for the spec's own rules: a rule is user input and must not backtrack.
     for rule in rules:
         try:
-            if re.search(rule, metric):
+            if compile_regex(rule).search(metric):
                 return True
-        except re.error:
+        except RegexError:
             continue
     return False

@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import time
 from typing import Any
 
 import aiohttp
 import pytest
+from prometheus_client import generate_latest
 
 from rolloutd.metrics import MetricsCollector, new_registry
 from rolloutd.server import Health, Heartbeat, Servers
@@ -150,3 +152,40 @@ async def test_a_taken_port_is_an_error_not_a_hang() -> None:
         )
         with pytest.raises(OSError):
             await servers.start()
+
+
+async def test_a_stall_that_has_ended_is_counted() -> None:
+    # A stall that is over leaves `stalled()` at 0: only the beat's lateness shows it.
+    beat = Heartbeat(interval=0.02, threshold=0.2)
+    task = asyncio.create_task(beat.run())
+    await asyncio.sleep(0.05)
+    time.sleep(0.6)  # noqa: ASYNC251 - blocks the event loop on purpose, as a runaway regex did
+    await asyncio.sleep(0.05)
+    task.cancel()
+    assert beat.stalls > 0
+    assert beat.stalled_seconds_max > 0.2
+    ok, detail = health(beat).liveness()
+    assert ok and detail["loopStalls"] == beat.stalls
+
+
+async def test_a_late_beat_is_counted_with_its_lateness() -> None:
+    clock = Clock()
+    beat = Heartbeat(interval=1.0, threshold=1.0, clock=clock)
+    clock.now += 1.5
+    beat.beat()
+    assert beat.stalls == 0  # within the threshold: scheduling noise, not a stall
+    clock.now += 36.0
+    beat.beat()
+    assert beat.stalls == 1 and beat.stalled_seconds_max == 35.0
+
+
+def test_stalls_are_exported_as_metrics() -> None:
+    clock = Clock()
+    beat = Heartbeat(interval=1.0, clock=clock)
+    collector = MetricsCollector(identity="pod-a")
+    collector.heartbeat = beat
+    clock.now += 6.0
+    beat.beat()
+    text = generate_latest(new_registry(collector)).decode()
+    assert "rolloutd_event_loop_stalls_total 1.0" in text
+    assert "rolloutd_event_loop_stall_seconds_max 5.0" in text

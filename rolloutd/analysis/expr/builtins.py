@@ -131,7 +131,12 @@ def parse_go_int(text: str) -> int:
     """Go's ``strconv.ParseInt(text, 10, 64)``, with Go's error text (which Argo users see)."""
     if not _GO_INT.fullmatch(text):
         raise ExprEvalError(f"strconv.ParseInt: parsing {_go_quote(text)}: invalid syntax")
-    value = int(text)
+    # 19 digits hold every int64; a longer number is out of range without converting it (a
+    # metric can return thousands of digits, past int()'s own limit).
+    digits = text.lstrip("+-").lstrip("0") or "0"
+    value = (
+        (-1 if text.startswith("-") else 1) * int(digits) if len(digits) <= 19 else INT64_MAX + 1
+    )
     if not INT64_MIN <= value <= INT64_MAX:
         raise ExprEvalError(f"strconv.ParseInt: parsing {_go_quote(text)}: value out of range")
     return value

@@ -19,9 +19,7 @@ Safety properties, relied on by the AnalysisRun controller:
 from __future__ import annotations
 
 import difflib
-import functools
 import math
-import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NoReturn
 
@@ -43,6 +41,7 @@ from rolloutd.analysis.expr.nodes import (
     Slice,
     Unary,
 )
+from rolloutd.analysis.expr.regex import RegexError, compile_regex
 from rolloutd.analysis.expr.values import (
     add,
     compare,
@@ -70,17 +69,6 @@ HostFunction = Callable[..., Any]
 
 class _NilInChain(Exception):
     """Raised by ``a?.b`` when ``a`` is nil; caught by the enclosing `Chain` node."""
-
-
-@functools.lru_cache(maxsize=256)
-def compile_regex(pattern: str) -> re.Pattern[str]:
-    """Compile a ``matches`` pattern as close to Go's RE2 as Python's `re` allows.
-
-    ``re.ASCII`` makes ``\\d``, ``\\w``, ``\\s`` and ``\\b`` ASCII-only, as they are in RE2.
-    Python accepts some syntax RE2 rejects (backreferences, lookaround) and, unlike RE2, can
-    backtrack exponentially on pathological patterns.
-    """
-    return re.compile(pattern, re.ASCII)
 
 
 class _Scope:
@@ -521,8 +509,11 @@ def _matches(evaluation: Evaluation, node: Binary, left: Any, right: Any) -> boo
     text, pattern = _strings(evaluation, node, left, right)
     try:
         regex = compile_regex(pattern)
-    except re.error as error:
+    except RegexError as error:
         evaluation.fail(node.right, f"invalid regular expression {pattern!r}: {error}")
+    # RE2 is linear in the input, so the text's length is the work; a byte costs RE2 far less
+    # than a step of this evaluator, so a whole capped response (1 MiB) can still be matched.
+    evaluation.spend(len(text) // 8)
     # Go's regexp.MatchString finds a match anywhere, like re.search (not re.match).
     return regex.search(text) is not None
 

@@ -266,9 +266,15 @@ class _Lexer:
             body = cleaned if base == 10 else cleaned[2:]
             if not body:
                 raise self.error(f"invalid integer literal {literal!r}", start)
-            value = int(body, base)
+            # More than 64 significant digits cannot fit in 64 bits in any base; refusing them
+            # unconverted keeps a 5,000-digit literal from reaching int()'s own digit limit.
+            significant = body.lstrip("0") or "0"
+            value = int(significant, base) if len(significant) <= 64 else INT64_MAX + 1
             if value > INT64_MAX:
-                raise self.error(f"integer literal {literal} is too large", start)
+                shown = (
+                    literal if len(literal) <= 40 else f"{literal[:20]}...({len(literal)} chars)"
+                )
+                raise self.error(f"integer literal {shown} is too large", start)
         self.emit(Kind.NUMBER, start, value)
 
     def skip_run(self, allowed: str) -> None:

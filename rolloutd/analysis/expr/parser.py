@@ -35,13 +35,11 @@ exhausting the Python stack.
 
 from __future__ import annotations
 
-import re
 from typing import NoReturn
 
 from rolloutd.analysis.expr.builtins import FUNCTIONS, PREDICATE_FUNCTIONS
 from rolloutd.analysis.expr.checker import check as check_types
 from rolloutd.analysis.expr.errors import ExprSyntaxError
-from rolloutd.analysis.expr.evaluator import compile_regex
 from rolloutd.analysis.expr.lexer import WORD_OPERATORS, Kind, Token, tokenize
 from rolloutd.analysis.expr.nodes import (
     ArrayLiteral,
@@ -60,6 +58,7 @@ from rolloutd.analysis.expr.nodes import (
     Unary,
     children,
 )
+from rolloutd.analysis.expr.regex import RegexError, compile_regex
 
 __all__ = ["MAX_HEIGHT", "MAX_NESTING", "parse"]
 
@@ -535,7 +534,7 @@ def _check_literal_patterns(root: Node, text: str) -> None:
         ):
             try:
                 compile_regex(node.right.value)
-            except re.error as error:
+            except RegexError as error:
                 raise ExprSyntaxError(
                     f"invalid regular expression {node.right.value!r}: {error}",
                     text=text,

@@ -30,6 +30,7 @@ asking for them ends in Error with a message saying so.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import os
 from collections.abc import Mapping
@@ -40,6 +41,7 @@ import aiohttp
 
 from rolloutd.analysis.expr import ExprError, compile_expression
 from rolloutd.analysis.expr.timefns import aware, parse_go_duration
+from rolloutd.analysis.providers.bounded import read_capped
 from rolloutd.analysis.providers.contract import (
     BaseProvider,
     MeasureContext,
@@ -178,11 +180,17 @@ async def _request(
         raise ProviderError(f'Post "{url}": {exc}') from None
 
 
+MAX_RESPONSE_BYTES = 16 << 20
+"""A Prometheus answer larger than this is an Error measurement, read no further (a range
+query over many series can be big, but not this big for a condition to judge)."""
+
+
 async def _answer(response: aiohttp.ClientResponse) -> dict[str, Any]:
-    text = await response.text()
+    raw = await read_capped(response, MAX_RESPONSE_BYTES, "the Prometheus provider's limit")
+    text = raw.decode("utf-8", errors="replace")
     try:
-        body = await response.json(content_type=None)
-    except ValueError:
+        body = json.loads(text)
+    except (ValueError, RecursionError):
         body = None
     if isinstance(body, dict) and body.get("status") == "error":
         raise ProviderError(f"{body.get('errorType', 'error')}: {body.get('error', text)}")

@@ -14,7 +14,7 @@ or speaks another version of the contract, with a message that says what to do.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from importlib.metadata import EntryPoint, entry_points
 from typing import Any, cast
@@ -62,11 +62,16 @@ class ProviderRegistry:
 
     def __init__(
         self,
-        settings: Mapping[str, Mapping[str, Any]] | None = None,
+        settings: Mapping[str, Mapping[str, Any]]
+        | Callable[[], Mapping[str, Mapping[str, Any]]]
+        | None = None,
         *,
         installed: Iterable[EntryPoint] | None = None,
     ) -> None:
-        self._settings = dict(settings or {})
+        """`settings`: per provider name; a callable is read at each measurement, so a
+        configuration change applies to the next one."""
+        self._source = settings if callable(settings) else None
+        self._settings = {} if callable(settings) else dict(settings or {})
         found = installed if installed is not None else entry_points(group=GROUP)
         self._entry_points: dict[str, EntryPoint] = {ep.name: ep for ep in found}
         self._providers: dict[str, MetricProvider] = {}
@@ -76,6 +81,8 @@ class ProviderRegistry:
         return sorted(self._entry_points)
 
     def settings(self, name: str) -> Mapping[str, Any]:
+        if self._source is not None:
+            return self._source().get(name, {})
         return self._settings.get(name, {})
 
     def resolve(self, block: ProviderBlock) -> str:
@@ -110,7 +117,7 @@ class ProviderRegistry:
                 "of the provider made for this rolloutd"
             )
         try:
-            instance = cast(MetricProvider, cls(self._settings.get(name, {})))
+            instance = cast(MetricProvider, cls(self.settings(name)))
         except Exception as exc:
             raise ProviderUnavailable(
                 f"metric provider '{name}' refused its settings: {exc}"

@@ -18,13 +18,30 @@ from typing import Any
 import pytest_asyncio
 from aiohttp import web
 
+from rolloutd.analysis.providers.registry import ProviderRegistry
 from rolloutd.controller.analysis import INSTANCE_ID_LABEL, AnalysisController
 from rolloutd.kube.client import KubeClient
-from rolloutd.kube.resources import ANALYSIS_RUNS, EVENTS
+from rolloutd.kube.resources import ANALYSIS_RUNS, CONFIG_MAPS, EVENTS
 from rolloutd.model.crd import all_crds
 from rolloutd.sandbox.cluster import apply_crd
 
 JsonDict = dict[str, Any]
+
+LOOPBACK_ALLOWED: dict[str, JsonDict] = {"web": {"allow": ["127.0.0.0/8"]}}
+"""Provider settings for in-process controllers whose metrics call the tests' loopback apps."""
+LOOPBACK_CONFIG = "analysis:\n  web:\n    allow: [127.0.0.0/8]\n"
+"""The same, as a daemon's `rolloutd-config` ConfigMap `config.yaml`."""
+
+
+async def allow_loopback(kube: KubeClient, namespace: str, extra: str = "") -> None:
+    """Create the namespace's `rolloutd-config` permitting loopback (before a daemon starts)."""
+    body = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "rolloutd-config", "namespace": namespace},
+        "data": {"config.yaml": LOOPBACK_CONFIG + extra},
+    }
+    await kube.create(CONFIG_MAPS, body, namespace=namespace)
 
 
 @pytest_asyncio.fixture(scope="session", loop_scope="session")
@@ -103,7 +120,14 @@ class Harness:
 @pytest_asyncio.fixture(loop_scope="session")
 async def harness(kube: KubeClient, namespace: str, analysis_crds: None) -> AsyncIterator[Harness]:
     instance_id = f"analysis-test-{uuid.uuid4().hex[:8]}"
-    controller = AnalysisController(kube, namespace=namespace, workers=4, instance_id=instance_id)
+    controller = AnalysisController(
+        kube,
+        namespace=namespace,
+        workers=4,
+        instance_id=instance_id,
+        # The test apps listen on loopback, which the web provider's policy denies by default.
+        providers=ProviderRegistry(LOOPBACK_ALLOWED),
+    )
     task = asyncio.create_task(controller.run())
     await asyncio.wait_for(controller.wait_synced(), 30)
     try:

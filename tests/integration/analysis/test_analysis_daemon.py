@@ -18,7 +18,7 @@ from rolloutd.controller.analysis import INSTANCE_ID_LABEL
 from rolloutd.kube.client import KubeClient
 from rolloutd.kube.resources import ANALYSIS_RUNS
 from rolloutd.sandbox.cluster import Status
-from tests.integration.analysis.conftest import App
+from tests.integration.analysis.conftest import App, allow_loopback
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.asyncio(loop_scope="session")]
 
@@ -43,6 +43,7 @@ async def test_daemon_runs_analysis(
         "--health-port", str(free_port()),
         "--bind-address", "127.0.0.1",
     ]  # fmt: skip
+    await allow_loopback(kube, namespace)
     log_path = tmp_path / "rolloutd.log"
     with log_path.open("wb") as log:
         proc = await asyncio.create_subprocess_exec(

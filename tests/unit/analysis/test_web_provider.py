@@ -45,7 +45,11 @@ class NoCluster:
         raise AssertionError("unexpected")
 
 
-def ctx(config: JsonDict) -> MeasureContext:
+# The test servers listen on loopback, which the egress policy denies by default.
+LOOPBACK_ALLOWED: JsonDict = {"allow": ["127.0.0.0/8"]}
+
+
+def ctx(config: JsonDict, settings: JsonDict | None = None) -> MeasureContext:
     return MeasureContext(
         namespace="ns",
         run_name="run",
@@ -56,6 +60,7 @@ def ctx(config: JsonDict) -> MeasureContext:
         now=NOW,
         measurement_number=1,
         cluster=NoCluster(),
+        settings=LOOPBACK_ALLOWED if settings is None else settings,
     )
 
 
