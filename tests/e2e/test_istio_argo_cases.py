@@ -1,4 +1,5 @@
-"""A DestinationRule is given back when its Rollout stops using it or is deleted, as in Argo.
+"""Two Istio cases of Argo's e2e suite: a DestinationRule is given back when its Rollout stops
+using it or is deleted, and a TLS-only VirtualService is run on its TLS routes.
 
 Argo's e2e expectation (`test/e2e/istio_test.go`): once a Rollout's `trafficRouting` is set to
 null, the rule loses the `argo-rollouts.argoproj.io/managed-by-rollouts` annotation and the
@@ -10,8 +11,15 @@ from __future__ import annotations
 from typing import Any
 
 from rolloutd.kube.client import KubeClient
-from rolloutd.kube.resources import ROLLOUTS, Resource
-from tests.e2e.harness import VIRTUAL_SERVICES, Daemon, eventually, wait_phase
+from rolloutd.kube.resources import ROLLOUTS, SERVICES, Resource
+from tests.e2e.harness import (
+    VIRTUAL_SERVICES,
+    Daemon,
+    eventually,
+    promote,
+    set_image,
+    wait_phase,
+)
 
 DESTINATION_RULES = Resource(
     "networking.istio.io", "v1alpha3", "destinationrules", "DestinationRule"
@@ -132,3 +140,106 @@ async def test_destination_rule_released_when_unused_or_rollout_deleted(
     await eventually(lambda: rule_is(marked), "the DestinationRule to be marked again")
     await kube.delete(ROLLOUTS, "subset-app", namespace=ns)
     await eventually(lambda: rule_is(released), "the DestinationRule to be released on delete")
+
+
+def tls_split_objects() -> list[tuple[Resource, JsonDict]]:
+    """Argo's `test/e2e/istio/istio-host-only-tls-split.yaml`: only TLS routes in the
+    VirtualService, while the Rollout also lists an HTTP route name."""
+    app = "istio-host-split-tls"
+    services = [
+        (
+            SERVICES,
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": f"{app}-{role}"},
+                "spec": {
+                    "ports": [
+                        {"port": 80, "targetPort": "http", "protocol": "TCP", "name": "http"}
+                    ],
+                    "selector": {"app": app},
+                },
+            },
+        )
+        for role in ("canary", "stable")
+    ]
+    vs = {
+        "apiVersion": VIRTUAL_SERVICES.api_version,
+        "kind": "VirtualService",
+        "metadata": {"name": f"{app}-vsvc"},
+        "spec": {
+            "hosts": [app],
+            "tls": [
+                {
+                    "match": [{"port": 3000, "sniHosts": [app]}],
+                    "route": [
+                        {"destination": {"host": f"{app}-stable"}, "weight": 100},
+                        {"destination": {"host": f"{app}-canary"}, "weight": 0},
+                    ],
+                }
+            ],
+        },
+    }
+    rollout = {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": app},
+        "spec": {
+            "strategy": {
+                "canary": {
+                    "canaryService": f"{app}-canary",
+                    "stableService": f"{app}-stable",
+                    "trafficRouting": {
+                        "istio": {
+                            "virtualService": {
+                                "name": f"{app}-vsvc",
+                                "routes": ["primary"],
+                                "tlsRoutes": [{"port": 3000, "sniHosts": [app]}],
+                            }
+                        }
+                    },
+                    "steps": [{"setWeight": 10}, {"pause": {}}],
+                }
+            },
+            "selector": {"matchLabels": {"app": app}},
+            "template": {
+                "metadata": {"labels": {"app": app}},
+                "spec": {
+                    "containers": [
+                        {
+                            "name": app,
+                            "image": "nginx:1.19-alpine",
+                            "ports": [{"name": "http", "containerPort": 80, "protocol": "TCP"}],
+                            "resources": {"requests": {"memory": "16Mi", "cpu": "5m"}},
+                        }
+                    ]
+                },
+            },
+        },
+    }
+    return [*services, (VIRTUAL_SERVICES, vs), (ROLLOUTS, rollout)]
+
+
+async def test_tls_only_virtual_service_runs_on_its_tls_routes(
+    kube: KubeClient, namespace: str, daemon: Daemon
+) -> None:
+    ns, app = namespace, "istio-host-split-tls"
+    for resource, obj in tls_split_objects():
+        await kube.create(resource, obj, namespace=ns)
+    ro = await wait_phase(kube, ns, "Healthy", name=app)
+    assert not any(c["type"] == "InvalidSpec" for c in ro["status"].get("conditions") or [])
+
+    async def tls_weights() -> list[int]:
+        vs = await kube.get(VIRTUAL_SERVICES, f"{app}-vsvc", namespace=ns)
+        return [int(d["weight"]) for d in vs["spec"]["tls"][0]["route"]]
+
+    await set_image(kube, ns, "nginx:1.21-alpine", name=app)
+    await wait_phase(kube, ns, "Paused", step=1, name=app)
+    assert await tls_weights() == [90, 10]
+    await promote(kube, ns, name=app)
+    await wait_phase(kube, ns, "Healthy", step=2, name=app)
+
+    async def back_to_stable() -> bool:
+        return await tls_weights() == [100, 0]
+
+    await eventually(back_to_stable, "the TLS route back at 100/0")
