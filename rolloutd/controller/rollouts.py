@@ -23,6 +23,7 @@ import structlog
 from rolloutd.controller.actuator import Actuator, BoundRouter, WeightNotVerified
 from rolloutd.controller.patches import merge_patch
 from rolloutd.controller.release import release_unused, releasing
+from rolloutd.controller.restart import restart_pods
 from rolloutd.kube.client import ApiError, ClusterUnreachable, KubeClient
 from rolloutd.kube.events import EventRecorder
 from rolloutd.kube.informer import Informer
@@ -353,7 +354,17 @@ class RolloutController:
         keep = [s for s in (canary.canary_service, canary.stable_service) if s] if canary else []
         await self._release_services(namespace, name, keep=keep)
         await self._release_router_objects(namespace, name, keep=self._refs_of.get(key, set()))
-        return result.requeue_after.total_seconds() if result.requeue_after is not None else None
+        requeue = result.requeue_after.total_seconds() if result.requeue_after is not None else None
+        if rollout.spec.restart_at and not any(s.errors for s in states):
+            current = self.rollouts.get(namespace, name) or obj
+            owned = self.replica_sets.by_index(OWNER_INDEX, obj["metadata"].get("uid"))
+            uids = [str(rs["metadata"].get("uid")) for rs in owned]
+            written, again = await restart_pods(self.kube, current, uids, self.clock())
+            if written is not None:
+                self.rollouts.remember(written)
+            if again is not None:
+                requeue = again if requeue is None else min(requeue, again)
+        return requeue
 
     def _templates(self, namespace: str) -> dict[tuple[bool, str], JsonDict]:
         found: dict[tuple[bool, str], JsonDict] = {

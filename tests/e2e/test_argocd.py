@@ -13,12 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
 from rolloutd.kube.client import KubeClient
 from rolloutd.kube.informer import Informer
-from rolloutd.kube.resources import ANALYSIS_RUNS, ANALYSIS_TEMPLATES, ROLLOUTS
+from rolloutd.kube.resources import ANALYSIS_RUNS, ANALYSIS_TEMPLATES, PODS, ROLLOUTS
+from rolloutd.plan.restart import parse_time
 from tests import argocd_lua
 from tests.e2e.harness import (
     VIRTUAL_SERVICES,
@@ -82,6 +84,17 @@ async def apply_action(kube: KubeClient, ns: str, action: str, name: str = "roll
         OURS.add(done["metadata"]["resourceVersion"])
 
 
+async def pod_times(kube: KubeClient, ns: str) -> dict[str, dt.datetime]:
+    """Creation time of each pod of the Rollout that is not on its way out."""
+    pods = await kube.list(PODS, namespace=ns, label_selector="app=rollouts-demo")
+    times = {}
+    for pod in pods["items"]:
+        created = parse_time(pod["metadata"]["creationTimestamp"])
+        if created is not None and not pod["metadata"].get("deletionTimestamp"):
+            times[pod["metadata"]["name"]] = created
+    return times
+
+
 def health(ro: JsonDict) -> tuple[str, str]:
     return argocd_lua.health("Rollout", ro)
 
@@ -133,6 +146,8 @@ async def test_argocd_health_and_actions_through_a_canary(
     verdicts = [health(ro) for ro in seen if ro["metadata"]["name"] == "rollouts-demo"]
     # Mid-step (new pods coming up, weight not moved yet) Argo CD shows the rollout progressing.
     assert any(v == "Progressing" and m for v, m in verdicts), verdicts
+    # While pods are being replaced for `restart`, Argo CD says so.
+    assert ("Progressing", "rollout is restarting") in verdicts
 
 
 async def run_canary_with_actions(kube: KubeClient, ns: str) -> None:
@@ -231,7 +246,33 @@ async def run_canary_with_actions(kube: KubeClient, ns: str) -> None:
     ro = await wait_phase(kube, ns, "Healthy", step=8, timeout=120)
     assert health(ro) == ("Healthy", "")
     assert ro["status"]["stableRS"] == ro["status"]["currentPodHash"]
-    assert await weights() == {STABLE: 100, CANARY: 0}
+
+    async def weights_reset() -> bool:
+        # Both Services select the promoted pods by now; the split is put back after.
+        return await weights() == {STABLE: 100, CANARY: 0}
+
+    await eventually(weights_reset, "the VirtualService back at 100/0")
+
+    # restart: every pod created before restartAt is evicted, a few at a time, then the
+    # controller records restartedAt and the rollout is Healthy again.
+    before = await pod_times(kube, ns)
+    await apply_action(kube, ns, "restart")
+    ro = await get_rollout(kube, ns)
+    restart_at = parse_time(ro["spec"]["restartAt"])
+    assert restart_at is not None
+
+    async def restarted() -> bool:
+        ro = await get_rollout(kube, ns)
+        status = ro.get("status") or {}
+        return status.get("restartedAt") == ro["spec"]["restartAt"] and health(ro) == (
+            "Healthy",
+            "",
+        )
+
+    await eventually(restarted, "the restart to finish, Healthy", timeout=120)
+    after = await pod_times(kube, ns)
+    assert all(created >= restart_at for created in after.values()), after
+    assert set(before) - set(after), "no pod was replaced"
 
 
 def web_template(url: str) -> JsonDict:
