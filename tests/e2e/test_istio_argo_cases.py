@@ -16,6 +16,7 @@ from tests.e2e.harness import (
     VIRTUAL_SERVICES,
     Daemon,
     eventually,
+    exists,
     promote,
     set_image,
     wait_phase,
@@ -140,6 +141,20 @@ async def test_destination_rule_released_when_unused_or_rollout_deleted(
     await eventually(lambda: rule_is(marked), "the DestinationRule to be marked again")
     await kube.delete(ROLLOUTS, "subset-app", namespace=ns)
     await eventually(lambda: rule_is(released), "the DestinationRule to be released on delete")
+
+    # No finalizer: a Rollout deleted while rolloutd is down is seen from the rule at start.
+    await kube.create(ROLLOUTS, objects()[2], namespace=ns)
+    await eventually(lambda: rule_is(marked), "the DestinationRule to be marked by the new one")
+    daemon.stop()
+    await kube.delete(ROLLOUTS, "subset-app", namespace=ns)
+
+    async def rollout_gone() -> bool:
+        return not await exists(kube, ROLLOUTS, "subset-app", ns)
+
+    await eventually(rollout_gone, "the Rollout to be deleted")
+    assert await rule_is(marked)
+    daemon.start()
+    await eventually(lambda: rule_is(released), "the DestinationRule to be released at start")
 
 
 def tls_split_objects() -> list[tuple[Resource, JsonDict]]:
