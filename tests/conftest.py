@@ -18,7 +18,10 @@ settings.register_profile("explore", derandomize=False)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "repeatable"))
 
 REPO = Path(__file__).resolve().parents[1]
-UPSTREAM_CRDS = REPO.parent / "shared" / "crds" / "third-party"
+# `ROLLOUTD_SHARED` points elsewhere when the checkout does not sit next to `shared` (a worktree).
+UPSTREAM_CRDS = (
+    Path(os.environ.get("ROLLOUTD_SHARED", str(REPO.parent / "shared"))) / "crds" / "third-party"
+)
 INSTALL_TOOLS = REPO / "scripts" / "install-tools.sh"
 
 

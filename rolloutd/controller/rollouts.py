@@ -22,6 +22,8 @@ import structlog
 
 from rolloutd.controller.actuator import Actuator, BoundRouter, WeightNotVerified
 from rolloutd.controller.patches import merge_patch
+from rolloutd.controller.release import release_unused, releasing
+from rolloutd.controller.restart import restart_pods
 from rolloutd.kube.client import ApiError, ClusterUnreachable, KubeClient
 from rolloutd.kube.events import EventRecorder
 from rolloutd.kube.informer import Informer
@@ -46,7 +48,7 @@ from rolloutd.plan.types import (
     ServiceView,
     Snapshot,
 )
-from rolloutd.traffic.contract import ObjectReader, RouterContext, RouterError
+from rolloutd.traffic.contract import ObjectReader, ReleasingRouter, RouterContext, RouterError
 from rolloutd.traffic.registry import RouterRegistry, RouterUnavailable, routers_in
 
 JsonDict = dict[str, Any]
@@ -156,6 +158,8 @@ class RolloutController:
             CLUSTER_ANALYSIS_TEMPLATES: self.cluster_templates,
         }
         names = registry.available if enabled_routers is None else list(enabled_routers)
+        # kind -> the router that marks objects of that kind as a Rollout's (see release.py)
+        self.releasers: dict[Resource, ReleasingRouter] = {}
         for name in names:
             try:
                 router = registry.router(name)
@@ -165,6 +169,10 @@ class RolloutController:
             for res in router.watched_resources():
                 if res not in self.informers:
                     self.informers[res] = Informer(kube, res, namespace=namespace)
+                    self.informers[res].add_index(MANAGED_BY_INDEX, _managed_by)
+                releaser = releasing(router)
+                if releaser is not None:
+                    self.releasers.setdefault(res, releaser)
         self.objects = _Objects(self.informers)
         # object -> rollouts that name it; rebuilt for a rollout on each of its reconciles
         self._refs: dict[tuple[Resource, str, str], set[Key]] = defaultdict(set)
@@ -211,12 +219,12 @@ class RolloutController:
                 ns, name = _key(obj)
                 for key in self._refs.get((res, ns, name), ()):
                     self.queue.add(key)
-                if res == SERVICES:
-                    owner = ((obj.get("metadata") or {}).get("annotations") or {}).get(
-                        MANAGED_BY_ANNOTATION
-                    )
-                    if owner:
-                        self.queue.add((ns, owner))
+                # A marked object wakes its owner, which gives it back if it no longer uses it.
+                owner = ((obj.get("metadata") or {}).get("annotations") or {}).get(
+                    MANAGED_BY_ANNOTATION
+                )
+                if owner:
+                    self.queue.add((ns, owner))
 
             informer.add_handler(on_named)
 
@@ -298,6 +306,7 @@ class RolloutController:
         obj = self.rollouts.get(namespace, name)
         if obj is None:
             await self._release_services(namespace, name, keep=())
+            await self._release_router_objects(namespace, name, keep=set())
             self._index(key, set())
             self.desired_weights.pop(key, None)
             return None
@@ -344,7 +353,18 @@ class RolloutController:
         await self._write_plan_status(obj, result)
         keep = [s for s in (canary.canary_service, canary.stable_service) if s] if canary else []
         await self._release_services(namespace, name, keep=keep)
-        return result.requeue_after.total_seconds() if result.requeue_after is not None else None
+        await self._release_router_objects(namespace, name, keep=self._refs_of.get(key, set()))
+        requeue = result.requeue_after.total_seconds() if result.requeue_after is not None else None
+        if rollout.spec.restart_at and not any(s.errors for s in states):
+            current = self.rollouts.get(namespace, name) or obj
+            owned = self.replica_sets.by_index(OWNER_INDEX, obj["metadata"].get("uid"))
+            uids = [str(rs["metadata"].get("uid")) for rs in owned]
+            written, again = await restart_pods(self.kube, current, uids, self.clock())
+            if written is not None:
+                self.rollouts.remember(written)
+            if again is not None:
+                requeue = again if requeue is None else min(requeue, again)
+        return requeue
 
     def _templates(self, namespace: str) -> dict[tuple[bool, str], JsonDict]:
         found: dict[tuple[bool, str], JsonDict] = {
@@ -506,6 +526,22 @@ class RolloutController:
             except ApiError as exc:
                 if not exc.not_found:
                     raise
+
+    async def _release_router_objects(
+        self, namespace: str, name: str, keep: set[tuple[Resource, str, str]]
+    ) -> None:
+        """Give back router objects (DestinationRules) this Rollout no longer names."""
+        await release_unused(
+            kube=self.kube,
+            objects=self.objects,
+            informers=self.informers,
+            routers=self.releasers,
+            index=MANAGED_BY_INDEX,
+            namespace=namespace,
+            name=name,
+            keep=keep,
+            allowed=self.allowed,
+        )
 
     # -- views for metrics -------------------------------------------------------------------
 

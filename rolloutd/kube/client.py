@@ -258,13 +258,20 @@ class KubeClient:
                 return page
 
     async def create(
-        self, res: Resource, body: JsonDict, *, namespace: str | None = None
+        self,
+        res: Resource,
+        body: JsonDict,
+        *,
+        namespace: str | None = None,
+        name: str | None = None,
+        subresource: str = "",
     ) -> JsonDict:
+        """POST a new object, or with `name` and `subresource` (a Pod's `eviction`) to that."""
         return await self._json(
             "POST",
-            res.path(namespace=namespace),
+            res.path(namespace=namespace, name=name, subresource=subresource or None),
             verb="create",
-            resource=res.plural,
+            resource=res.plural + (f"/{subresource}" if subresource else ""),
             body=body,
             query={"fieldManager": FIELD_MANAGER},
         )

@@ -46,6 +46,7 @@ from rolloutd.plan.replicas import (
     surge_and_unavailable,
     weight_supported,
 )
+from rolloutd.plan.restart import restart_pending
 from rolloutd.plan.types import (
     DESIRED_REPLICAS_ANNOTATION,
     MANAGED_BY_ANNOTATION,
@@ -1149,6 +1150,7 @@ class _Planner:
             available_replicas=new_rs.available,
             fully_promoted=fully_promoted,
             basic_canary_old_pods=basic_old,
+            restarting=restart_pending(self.spec.restart_at, s.get("restartedAt")),
         )
         s["phase"] = phase
         s["message"] = message

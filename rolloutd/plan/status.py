@@ -106,6 +106,7 @@ def phase_and_message(
     available_replicas: int,
     fully_promoted: bool,
     basic_canary_old_pods: bool,
+    restarting: bool = False,
 ) -> tuple[str, str]:
     """Argo's CalculateRolloutPhase, first match wins."""
     invalid = find(conditions, INVALID_SPEC)
@@ -118,6 +119,8 @@ def phase_and_message(
         return "Paused", "manually paused"
     if pause_conditions:
         return "Paused", str(pause_conditions[0].get("reason", ""))
+    if restarting:
+        return "Progressing", "rollout is restarting"
     if updated_replicas < spec_replicas:
         return "Progressing", "more replicas need to be updated"
     if available_replicas < updated_replicas:

@@ -180,3 +180,23 @@ class TrafficRouter(Protocol):
     async def set_mirror_route(self, ctx: RouterContext, route: MirrorRoute) -> bool: ...
 
     async def remove_managed_routes(self, ctx: RouterContext) -> bool: ...
+
+
+class ReleasingRouter(Protocol):
+    """Optional: a router that marks objects as a Rollout's gives them back.
+
+    The controller indexes the objects of every watched kind by the
+    `argo-rollouts.argoproj.io/managed-by-rollouts` annotation. When a Rollout no longer names
+    an object annotated with its name (its routing changed, or it was deleted), the object is
+    passed here: undo what the router put on it (the annotation, pod-hash labels) and return
+    whether anything was written. Objects of kinds the router does not mark: return False.
+    """
+
+    async def release(
+        self,
+        kube: KubeClient,
+        objects: ObjectReader,
+        resource: Resource,
+        obj: JsonDict,
+        rollout_name: str,
+    ) -> bool: ...

@@ -15,12 +15,14 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar
 
+from rolloutd.kube.client import KubeClient
 from rolloutd.kube.resources import Resource
 from rolloutd.traffic.contract import (
     API_VERSION,
     HeaderRoute,
     JsonDict,
     MirrorRoute,
+    ObjectReader,
     ObjectRef,
     ObservedWeight,
     RouterContext,
@@ -233,6 +235,25 @@ class Router:
             return vsedit.subset_ops(obj, hashes, ctx.rollout_name, field=dr.field)
 
         written = await apply_plan(ctx.kube, ctx.objects, self.destination_rules, rule, plan)
+        return written is not None
+
+    async def release(
+        self,
+        kube: KubeClient,
+        objects: ObjectReader,
+        resource: Resource,
+        obj: JsonDict,
+        rollout_name: str,
+    ) -> bool:
+        """A DestinationRule the Rollout no longer names: drop our annotation and hash labels
+        (Argo's IstioController does the same when the Rollout is gone or lets go of it)."""
+        if resource != self.destination_rules:
+            return False
+
+        def plan(current: JsonDict) -> list[JsonOp]:
+            return vsedit.release_ops(current, rollout_name)
+
+        written = await apply_plan(kube, objects, self.destination_rules, obj, plan)
         return written is not None
 
     def _weighted_route(

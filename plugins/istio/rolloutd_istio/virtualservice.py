@@ -328,7 +328,11 @@ def resolve_targets(
     targets: list[Target] = []
     problems: list[str] = []
 
-    if cfg.routes is not None:
+    if cfg.routes is not None and "http" not in spec:
+        # Argo checks the named HTTP routes only when the VirtualService has `spec.http`: a
+        # TLS- or TCP-only VirtualService is managed through its TLS and TCP routes alone.
+        pass
+    elif cfg.routes is not None:
         for i, name in enumerate(cfg.routes):
             index = next((k for k, r in enumerate(http) if r.get("name") == name), None)
             if index is None:
@@ -376,6 +380,12 @@ def resolve_targets(
                 Target("http", k, f"mirror route {r.get('name')}", cfg.field, mirror=True)
             )
 
+    if not targets and not problems:
+        # No spec.http and no TLS/TCP route selected: there would be nothing to shift.
+        problems.append(
+            f"{cfg.field}: {where} has no spec.http, and no tlsRoutes or tcpRoutes are set "
+            "to select its TLS or TCP routes"
+        )
     unique: list[Target] = []
     seen: set[tuple[str, int]] = set()
     for t in targets:
@@ -657,4 +667,21 @@ def subset_ops(
                 present=MANAGED_BY in annotations,
             )
         )
+    return ops
+
+
+def release_ops(rule: Mapping[str, Any], rollout_name: str) -> list[JsonOp]:
+    """Ops that give a DestinationRule back when `rollout_name` no longer uses it: remove the
+    managed-by annotation and the pod-hash label of every subset, as Argo does. Nothing when
+    the rule is not (or no longer) marked as that Rollout's."""
+    meta = rule.get("metadata") or {}
+    if (meta.get("annotations") or {}).get(MANAGED_BY) != rollout_name:
+        return []
+    ops: list[JsonOp] = [{"op": "remove", "path": pointer("metadata", "annotations", MANAGED_BY)}]
+    subsets: list[Mapping[str, Any]] = list((rule.get("spec") or {}).get("subsets") or [])
+    for index, subset in enumerate(subsets):
+        if HASH_LABEL in (subset.get("labels") or {}):
+            ops.append(
+                {"op": "remove", "path": pointer("spec", "subsets", index, "labels", HASH_LABEL)}
+            )
     return ops
