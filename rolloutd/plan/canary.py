@@ -29,6 +29,7 @@ from rolloutd.model.rollout import (
     CanaryStep,
     CanaryStrategy,
     RolloutStatus,
+    held_strategies,
     unsupported_features,
     validate_spec,
 )
@@ -134,7 +135,7 @@ class _Planner:
     # -- validation ---------------------------------------------------------------------------
 
     def spec_errors(self) -> list[str]:
-        errors = validate_spec(self.spec)
+        errors = validate_spec(self.spec) + held_strategies(self.spec)
         if analysis_blocks(self.spec):
             errors += analysis_spec_errors(
                 self.snap.raw or {"metadata": self.snap.rollout.metadata},
