@@ -8,12 +8,15 @@ scenarios can share one namespace and one daemon.
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from typing import Any
 
 from rolloutd.kube.client import KubeClient
+from rolloutd.kube.informer import Informer
 from rolloutd.kube.resources import PODS, REPLICA_SETS, ROLLOUTS, SERVICES
 from tests.e2e.harness import POD_HASH, VIRTUAL_SERVICES, eventually, get_rollout
+from tests.e2e.harness import wait_phase as harness_wait_phase
 
 JsonDict = dict[str, Any]
 IMAGE = "nginx:1.19-alpine"
@@ -88,17 +91,16 @@ def istio_routing(name: str, *, tls: bool = False) -> JsonDict:
     }
 
 
-def virtual_service(name: str, *, tls: bool = False) -> JsonDict:
+def virtual_service(name: str, *, tls: bool = False, http: bool = True) -> JsonDict:
     def route() -> list[JsonDict]:
         return [
             {"destination": {"host": f"{name}-stable"}, "weight": 100},
             {"destination": {"host": f"{name}-canary"}, "weight": 0},
         ]
 
-    spec: JsonDict = {
-        "hosts": [f"{name}.example.com"],
-        "http": [{"name": "primary", "route": route()}],
-    }
+    spec: JsonDict = {"hosts": [f"{name}.example.com"]}
+    if http:
+        spec["http"] = [{"name": "primary", "route": route()}]
     if tls:
         spec["tls"] = [
             {"match": [{"port": 443, "sniHosts": [f"{name}.example.com"]}], "route": route()}
@@ -111,12 +113,15 @@ def virtual_service(name: str, *, tls: bool = False) -> JsonDict:
     }
 
 
-async def create_istio(kube: KubeClient, ns: str, ro: JsonDict, *, tls: bool = False) -> None:
+async def create_istio(
+    kube: KubeClient, ns: str, ro: JsonDict, *, tls: bool = False, http: bool = True
+) -> None:
     """The Rollout with its two Services and its VirtualService (created first)."""
     name = ro["metadata"]["name"]
     for svc in (f"{name}-stable", f"{name}-canary"):
         await kube.create(SERVICES, service(svc, name), namespace=ns)
-    await kube.create(VIRTUAL_SERVICES, virtual_service(name, tls=tls), namespace=ns)
+    vs = virtual_service(name, tls=tls, http=http)
+    await kube.create(VIRTUAL_SERVICES, vs, namespace=ns)
     await kube.create(ROLLOUTS, ro, namespace=ns)
 
 
@@ -213,3 +218,76 @@ async def selector_hash(kube: KubeClient, ns: str, service_name: str) -> str | N
 def condition(ro: JsonDict, kind: str) -> JsonDict | None:
     conds = (ro.get("status") or {}).get("conditions") or []
     return next((c for c in conds if c.get("type") == kind), None)
+
+
+class PhaseWatch:
+    """Every (phase, message) a Rollout's status shows, from a watch (no change is missed)."""
+
+    def __init__(self, kube: KubeClient, ns: str, name: str) -> None:
+        self.name = name
+        self.seen: list[tuple[str, str]] = []
+        self.writes = 0
+        self.informer = Informer(kube, ROLLOUTS, namespace=ns)
+        self.informer.add_handler(self._on_rollout)
+        self._task: asyncio.Task[None] | None = None
+
+    def _on_rollout(self, kind: str, obj: JsonDict, old: JsonDict | None) -> None:
+        if obj["metadata"]["name"] != self.name or kind == "DELETED":
+            return
+        self.writes += 1
+        status = obj.get("status") or {}
+        now = (str(status.get("phase", "")), str(status.get("message", "")))
+        if not self.seen or self.seen[-1] != now:
+            self.seen.append(now)
+
+    @property
+    def phases(self) -> list[str]:
+        return [p for p, _ in self.seen]
+
+    async def __aenter__(self) -> PhaseWatch:
+        self._task = asyncio.create_task(self.informer.run())
+        await self.informer.synced.wait()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+
+
+async def wait_phase(
+    kube: KubeClient,
+    ns: str,
+    want: str,
+    *,
+    name: str,
+    step: int | None = None,
+    timeout: float = 60,
+) -> JsonDict:
+    """The harness's `wait_phase`, and the Rollout's status in the message when it times out."""
+    try:
+        return await harness_wait_phase(kube, ns, want, step=step, timeout=timeout, name=name)
+    except AssertionError as exc:
+        status = (await get_rollout(kube, ns, name)).get("status") or {}
+        keep = ("phase", "message", "currentStepIndex", "stableRS", "currentPodHash", "canary")
+        shown = {k: status.get(k) for k in keep}
+        pods = await pods_by_hash(kube, ns, name)
+        raise AssertionError(f"{name}: {exc}; status {shown}; pods by hash {pods}") from None
+
+
+async def wait_settled(kube: KubeClient, ns: str, name: str, timeout: float = 60) -> JsonDict:
+    """Wait for a phase other than Progressing (so a refused spec fails fast, with its message)."""
+    result: JsonDict = {}
+
+    async def check() -> bool:
+        ro = await get_rollout(kube, ns, name)
+        status = ro.get("status") or {}
+        done = str(status.get("observedGeneration")) == str(ro["metadata"]["generation"]) and (
+            status.get("phase") in ("Healthy", "Paused", "Degraded")
+        )
+        if done:
+            result.update(ro)
+        return done
+
+    await eventually(check, f"{name}: a settled phase", timeout)
+    return result

@@ -1,0 +1,154 @@
+"""Argo Rollouts' Istio e2e scenarios (`test/e2e/istio_test.go`), replayed on the sandbox.
+
+Each test names the Argo test it follows. The VirtualServices are host splits like Argo's
+fixtures (`test/e2e/istio/`), one per Rollout, so the scenarios share one namespace and daemon.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from rolloutd.kube.client import KubeClient
+from tests.e2e.harness import VIRTUAL_SERVICES, eventually, patch_status, promote, route_weights
+from tests.e2e.parity.kit import (
+    SCALE_DOWN_DEADLINE,
+    canary_stable_pods,
+    create_istio,
+    expect_revision_pods,
+    istio_routing,
+    rollout,
+    rs_by_revision,
+    selector_hash,
+    update_template,
+    wait_phase,
+    wait_settled,
+)
+
+STEPS = [{"setWeight": 10}, {"pause": {}}]
+
+
+async def weights(kube: KubeClient, ns: str, name: str, kind: str) -> tuple[int, int]:
+    vs = await kube.get(VIRTUAL_SERVICES, f"{name}-vsvc", namespace=ns)
+    got = route_weights(vs, kind)
+    return got.get(f"{name}-stable", 0), got.get(f"{name}-canary", 0)
+
+
+async def host_split(kube: KubeClient, ns: str, name: str, *, http: bool, tls: bool) -> None:
+    """TestIstioHostSplit's walk: 100/0, 90/10 at the pause, 100/0 after the promote, with the
+    Services following; the old ReplicaSet keeps its pod for the scale-down delay."""
+    kinds = (["http"] if http else []) + (["tls"] if tls else [])
+    ro = rollout(name, steps=STEPS, canary=istio_routing(name, tls=tls))
+    await create_istio(kube, ns, ro, tls=tls, http=http)
+    ro = await wait_settled(kube, ns, name)
+    assert ro["status"]["phase"] == "Healthy", ro["status"].get("message")
+    rev1 = ro["status"]["stableRS"]
+    for kind in kinds:
+        assert await weights(kube, ns, name, kind) == (100, 0)
+    assert await selector_hash(kube, ns, f"{name}-canary") == rev1
+    assert await selector_hash(kube, ns, f"{name}-stable") == rev1
+
+    await update_template(kube, ns, name, "two")
+    ro = await wait_phase(kube, ns, "Paused", name=name)
+    rev2 = ro["status"]["currentPodHash"]
+    for kind in kinds:
+        assert await weights(kube, ns, name, kind) == (90, 10)
+    assert await selector_hash(kube, ns, f"{name}-canary") == rev2
+    assert await selector_hash(kube, ns, f"{name}-stable") == rev1
+
+    await promote(kube, ns, name)
+    await wait_phase(kube, ns, "Healthy", name=name)
+
+    async def back_to_stable() -> bool:
+        return all([await weights(kube, ns, name, kind) == (100, 0) for kind in kinds])
+
+    await eventually(back_to_stable, f"{name}: all weight back on the new stable", 15)
+    assert await selector_hash(kube, ns, f"{name}-canary") == rev2
+    assert await selector_hash(kube, ns, f"{name}-stable") == rev2
+    await expect_revision_pods(kube, ns, name, 1, 1)  # within its scale-down delay
+
+
+async def test_host_split(kube: KubeClient, ns: str) -> None:
+    """Argo `TestIstioHostSplit`, with `istio-host-split.yaml` (an http route)."""
+    await host_split(kube, ns, "istio-host-split", http=True, tls=False)
+
+
+async def test_host_split_http_and_tls(kube: KubeClient, ns: str) -> None:
+    """Argo `TestIstioHostSplit`, with `istio-host-http-tls-split.yaml` (http and TLS routes)."""
+    await host_split(kube, ns, "istio-host-http-tls", http=True, tls=True)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="adoption gap (issue 21: 'a TLS-only VirtualService refused'): Argo's fixture names "
+    "the http route `primary` in a VirtualService that has only a TLS route; Argo ignores the "
+    "missing route, rolloutd refuses the spec (InvalidSpec naming the route)",
+)
+async def test_host_split_only_tls(kube: KubeClient, ns: str) -> None:
+    """Argo `TestIstioHostSplitOnlyTls` (`istio-host-only-tls-split.yaml`)."""
+    await host_split(kube, ns, "istio-host-only-tls", http=False, tls=True)
+
+
+async def test_abort_update(kube: KubeClient, ns: str) -> None:
+    """Argo `TestIstioAbortUpdate`: an abort of a Healthy Rollout changes nothing, at first and
+    after a promoted update (the promoted revision keeps its pod)."""
+    name = "istio-abort-update"
+    await create_istio(kube, ns, rollout(name, steps=STEPS, canary=istio_routing(name)))
+    await wait_phase(kube, ns, "Healthy", name=name)
+    await patch_status(kube, ns, {"abort": True}, name=name)
+    await wait_phase(kube, ns, "Healthy", name=name)
+    await expect_revision_pods(kube, ns, name, 1, 1)
+    await update_template(kube, ns, name, "two")
+    await wait_phase(kube, ns, "Paused", name=name)
+    await promote(kube, ns, name)
+    await wait_phase(kube, ns, "Healthy", name=name)
+    await patch_status(kube, ns, {"abort": True}, name=name)
+    await wait_phase(kube, ns, "Healthy", name=name)
+    await expect_revision_pods(kube, ns, name, 2, 1)
+
+
+async def test_update_in_the_middle_with_zero_canary_weight(kube: KubeClient, ns: str) -> None:
+    """Argo `TestIstioUpdateInMiddleZeroCanaryReplicas`: paused at weight 0 with one canary pod
+    from `setCanaryScale`, a further update moves that pod to the newest revision."""
+    name = "istio-update-in-middle"
+    steps = [{"setWeight": 0}, {"setCanaryScale": {"replicas": 1}}, {"pause": {}}]
+    ro = rollout(name, replicas=2, steps=steps, canary=istio_routing(name))
+    await create_istio(kube, ns, ro)
+    await wait_phase(kube, ns, "Healthy", name=name)
+    await update_template(kube, ns, name, "two")
+    await wait_phase(kube, ns, "Paused", name=name)
+    await expect_revision_pods(kube, ns, name, 2, 1)
+    await update_template(kube, ns, name, "three")
+    await expect_revision_pods(kube, ns, name, 3, 1)
+    await wait_phase(kube, ns, "Paused", name=name)
+    await expect_revision_pods(kube, ns, name, 3, 1)
+
+
+async def test_abort_keeps_canary_pods_for_the_delay(kube: KubeClient, ns: str) -> None:
+    """Argo `TestIstioAbortUpdateDeleteAllCanaryPods`: at an abort the canary keeps its pods
+    (with a scale-down deadline) while all traffic and the stable's full size come back."""
+    name = "istio-abort-canary-pods"
+    steps = [
+        {"setCanaryScale": {"replicas": 2}},
+        {"setWeight": 20},
+        {"pause": {}},
+        {"setCanaryScale": {"replicas": 4}},
+        {"setWeight": 40},
+        {"pause": {}},
+    ]
+    ro = rollout(name, replicas=5, steps=steps, canary=istio_routing(name))
+    await create_istio(kube, ns, ro)
+    await wait_phase(kube, ns, "Healthy", name=name)
+    await update_template(kube, ns, name, "two")
+    await wait_phase(kube, ns, "Paused", step=2, name=name)
+    await expect_revision_pods(kube, ns, name, 2, 2)
+    await promote(kube, ns, name)
+    await wait_phase(kube, ns, "Paused", step=5, name=name)
+    await expect_revision_pods(kube, ns, name, 2, 4)
+    await patch_status(kube, ns, {"abort": True}, name=name)
+    await wait_phase(kube, ns, "Degraded", name=name)
+    assert await weights(kube, ns, name, "http") == (100, 0)
+    await expect_revision_pods(kube, ns, name, 1, 5)
+    await expect_revision_pods(kube, ns, name, 2, 4)
+    rs2 = await rs_by_revision(kube, ns, name, 2)
+    assert SCALE_DOWN_DEADLINE in (rs2["metadata"].get("annotations") or {})
+    assert await canary_stable_pods(kube, ns, name) == (4, 5)
