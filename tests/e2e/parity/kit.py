@@ -31,7 +31,7 @@ def rollout(
     name: str,
     *,
     replicas: int | None = 1,
-    steps: list[JsonDict] | None = None,
+    steps: list[Any] | None = None,
     canary: JsonDict | None = None,
     spec: JsonDict | None = None,
 ) -> JsonDict:
