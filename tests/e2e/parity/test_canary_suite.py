@@ -24,8 +24,6 @@ from tests.e2e.parity.kit import (
     expect_pods,
     expect_revision_pods,
     istio_routing,
-    patch_spec,
-    replica_sets,
     rollout,
     rs_by_revision,
     scale,
@@ -79,29 +77,6 @@ async def test_scaling_during_update(kube: KubeClient, ns: str) -> None:
     await expect_pods(kube, ns, name, (6, 4))
     await scale(kube, ns, name, 4)
     await expect_pods(kube, ns, name, (2, 4))
-
-
-async def test_set_canary_scale_without_traffic_routing(kube: KubeClient, ns: str) -> None:
-    """Argo `TestCanarySetCanaryScale`'s step without a router: Argo's validation refuses it
-    (`SetCanaryScale requires TrafficRouting to be set`, `pkg/apis/rollouts/validation`), and
-    so does rolloutd: InvalidSpec naming the step, no ReplicaSet; fixing the spec (Argo's
-    `TestFixInvalidSpec`) lets it roll out. With a router: the next test and the canary
-    helper's `tests/e2e/test_canary_parity.py`."""
-    name = "set-canary-scale-basic"
-    steps = [{"setCanaryScale": {"replicas": 3}}, {"setWeight": 25}, {"pause": {}}]
-    await kube.create(ROLLOUTS, rollout(name, replicas=4, steps=steps), namespace=ns)
-    ro = await wait_phase(kube, ns, "Degraded", name=name)
-    invalid = condition(ro, "InvalidSpec")
-    assert invalid is not None and invalid["status"] == "True"
-    assert (
-        "spec.strategy.canary.steps[0].setCanaryScale: SetCanaryScale requires TrafficRouting "
-        "to be set" in invalid["message"]
-    )
-    assert await replica_sets(kube, ns, name) == []
-    await patch_spec(kube, ns, name, {"strategy": {"canary": {"steps": steps[1:]}}})
-    ro = await wait_phase(kube, ns, "Healthy", name=name)
-    assert condition(ro, "InvalidSpec") is None
-    await expect_pods(kube, ns, name, (4, 4))
 
 
 async def test_set_canary_scale_with_traffic_routing(kube: KubeClient, ns: str) -> None:
