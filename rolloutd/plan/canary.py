@@ -443,6 +443,36 @@ class _Planner:
             return scale.replicas, scale.weight
         return None, None
 
+    def weight_cap(self) -> int | None:
+        """The canary size a setCanaryScale fixed for the current step, if any: a weight then
+        needs only those pods (Argo routes a setWeight to the pods the scale asked for).
+
+        While a setCanaryScale step is still under way, the size of the step before it holds
+        too (the smaller of the two), so a weight already in place is not taken away while the
+        canary grows to its new size."""
+        index = self.status.get("currentStepIndex")
+        if index is None or index >= len(self.steps):
+            return None
+        indexes = [index]
+        if self.steps[index].set_canary_scale is not None and index > 0:
+            indexes.append(index - 1)
+        caps = [c for c in (self._scale_size_at(i) for i in indexes) if c is not None]
+        return min(caps) if caps else None
+
+    def _scale_size_at(self, index: int) -> int | None:
+        for step in reversed(self.steps[: index + 1]):
+            scale = step.set_canary_scale
+            if scale is None:
+                continue
+            if scale.match_traffic_weight:
+                return None
+            if scale.replicas is not None:
+                return min(scale.replicas, self.replicas)
+            if scale.weight is not None:
+                return canary_replicas(self.replicas, scale.weight, 100)
+            return None
+        return None
+
     def replica_targets(
         self,
         pod_hash: str,
@@ -623,6 +653,12 @@ class _Planner:
     ) -> None:
         """Old ReplicaSets keep their pods for their delay, then go to zero."""
         referenced = self.referenced_hashes()
+        if not self.routed:
+            # A basic canary's canary Service may still select an interrupted canary: its pods
+            # are paced by the budget below instead, since the new canary can neither grow
+            # nor take the Service until they go (Argo's scaleDownOldReplicaSetsForCanary
+            # does not wait on references without traffic routing).
+            referenced = self.referenced_hashes(skip=self.canary.canary_service)
         delay = self.canary.scale_down_delay_seconds
         if delay is None:
             delay = DEFAULT_SCALE_DOWN_DELAY_SECONDS if self.routed else 0
@@ -634,6 +670,10 @@ class _Planner:
             # Pods above a ReplicaSet's spec are already on their way out: they do not count.
             available = sum(min(rs.available, rs.spec_replicas) for rs in self.snap.replica_sets)
             budget = old_scale_down_budget(available, self.replicas, self.max_unavailable)
+        # scaleDownDelayRevisionLimit: only the newest this-many old ReplicaSets wait out
+        # their delay; older ones go to zero at once (Argo's scaleDownDelayHelper).
+        limit = self.canary.scale_down_delay_revision_limit if self.routed else None
+        delayed = 0
         for rs in sorted(self.snap.replica_sets, key=lambda r: -r.revision):
             if rs is stable_rs:
                 continue
@@ -656,6 +696,10 @@ class _Planner:
                     )
                 continue
             deadline = st.parse_time(rs.annotations.get(SCALE_DOWN_DEADLINE_ANNOTATION))
+            if limit is not None and rs is not new_rs and (deadline is not None or rs_delay > 0):
+                delayed += 1
+                if delayed > limit:
+                    deadline, rs_delay = None, 0  # beyond the limit: no delay
             if deadline is None and rs_delay > 0:
                 deadline = self.now + dt.timedelta(seconds=rs_delay)
                 self.actions.append(
@@ -684,9 +728,11 @@ class _Planner:
                     extra = {SCALE_DOWN_DEADLINE_ANNOTATION: None}
                 self.scale_to(rs, target, extra)
 
-    def referenced_hashes(self) -> set[str]:
+    def referenced_hashes(self, skip: str | None = None) -> set[str]:
         hashes = set()
-        for svc in self.snap.services.values():
+        for name, svc in self.snap.services.items():
+            if name == skip:
+                continue
             if svc is not None and svc.selector.get(POD_HASH_LABEL):
                 hashes.add(svc.selector[POD_HASH_LABEL])
         weights = (self.old_status.get("canary") or {}).get("weights") or {}
@@ -725,7 +771,11 @@ class _Planner:
         if aborted or fully_promoted:
             self.switch(self.canary.canary_service, stable_rs, adopt_full=True)
         elif weight_supported(
-            self.serving_pods(new_rs), self.replicas, self.routed_weight(), self.max_weight
+            self.serving_pods(new_rs),
+            self.replicas,
+            self.routed_weight(),
+            self.max_weight,
+            cap=self.weight_cap(),
         ):
             # The canary Service may carry traffic already (an interrupted canary): move it
             # only to pods that can take the weight it carries now.
@@ -815,7 +865,8 @@ class _Planner:
     def supported_weight(self, new_rs: ReplicaSetView, weight: int) -> int:
         """`weight` if the canary's serving pods can carry it, else the largest that they can."""
         pods = self.serving_pods(new_rs)
-        if weight_supported(pods, self.replicas, weight, self.max_weight):
+        cap = self.weight_cap()
+        if weight_supported(pods, self.replicas, weight, self.max_weight, cap=cap):
             return weight
         index = self.status.get("currentStepIndex")
         limit = len(self.steps) if index is None else min(index, len(self.steps))
@@ -824,7 +875,7 @@ class _Planner:
             if (
                 w is not None
                 and w < weight
-                and weight_supported(pods, self.replicas, w, self.max_weight)
+                and weight_supported(pods, self.replicas, w, self.max_weight, cap=cap)
             ):
                 return w
         return 0
@@ -1193,8 +1244,7 @@ class _Planner:
                 touch=True,
             )
             return
-        if old_reason == st.NEW_RS_CREATED:
-            return  # the creation itself counts as progress until something else happens
+        # (A creation is progress too: its condition's lastUpdateTime starts the deadline.)
         self.check_deadline(rs_name)
 
     def made_progress(self) -> bool:
@@ -1221,7 +1271,13 @@ class _Planner:
             step = self.steps[index]
             if step.pause is not None or step.analysis is not None or step.experiment is not None:
                 return
-        if any(SCALE_DOWN_DEADLINE_ANNOTATION in rs.annotations for rs in self.snap.replica_sets):
+        # Waiting for an older ReplicaSet's scale-down is not a lack of progress (Argo's
+        # isWaitingForReplicaSetScaleDown looks at ReplicaSets other than the new and stable).
+        special = {self.status.get("currentPodHash"), self.status.get("stableRS")}
+        if any(
+            SCALE_DOWN_DEADLINE_ANNOTATION in rs.annotations and rs.pod_hash not in special
+            for rs in self.snap.replica_sets
+        ):
             return
         seconds = self.spec.progress_deadline_seconds
         if seconds is None:

@@ -22,9 +22,20 @@ def canary_replicas(replicas: int, weight: int, max_weight: int = 100) -> int:
     return min(replicas, math.ceil(replicas * weight / max_weight))
 
 
-def weight_supported(available: int, replicas: int, weight: int, max_weight: int = 100) -> bool:
-    """True when `available` canary pods are enough to take `weight` of the traffic."""
-    return weight <= 0 or available >= canary_replicas(replicas, weight, max_weight)
+def weight_supported(
+    available: int, replicas: int, weight: int, max_weight: int = 100, *, cap: int | None = None
+) -> bool:
+    """True when `available` canary pods are enough to take `weight` of the traffic.
+
+    `cap` is the canary size a setCanaryScale asked for: it fixes the canary's size on purpose
+    (50% of the traffic to one pod, say), so the weight needs only those pods, but never
+    fewer than one (no traffic goes to a canary without pods)."""
+    if weight <= 0:
+        return True
+    needed = canary_replicas(replicas, weight, max_weight)
+    if cap is not None:
+        needed = max(1, min(needed, cap))
+    return available >= needed
 
 
 def basic_canary_split(replicas: int, weight: int, max_surge: int = 0) -> tuple[int, int]:

@@ -57,6 +57,48 @@ def need(replicas: int, weight: int) -> int:
     return math.ceil(replicas * weight / 100)
 
 
+def scale_cap(steps: Sequence[JsonDict], index: int | None, replicas: int) -> int | None:
+    """The canary size a setCanaryScale fixes at step `index` (None: no such scale in effect,
+    or a matchTrafficWeight one, or no step)."""
+    if index is None or index >= len(steps):
+        return None
+    for step in reversed(steps[: index + 1]):
+        scale = step.get("setCanaryScale")
+        if scale is None:
+            continue
+        if scale.get("matchTrafficWeight"):
+            return None
+        if scale.get("replicas") is not None:
+            return min(int(scale["replicas"]), replicas)
+        return canary_replicas(replicas, int(scale.get("weight") or 0))
+    return None
+
+
+def weight_need(rec: Reconcile, weight: int) -> int:
+    """Pods a canary weight needs in this reconcile: `need()`, or fewer when a setCanaryScale
+    fixed the canary's size (Argo sends the weight to the pods the scale asked for), but at
+    least one. The scale is read at the step index before and after the plan, and at the
+    step before a setCanaryScale step that is under way (its old size holds while the canary
+    moves to the new one); the smallest of these counts."""
+    replicas = _replicas(rec.before)
+    steps = _steps(rec.before)
+    needed = need(replicas, weight)
+    if weight <= 0:
+        return needed
+    caps = []
+    before = (rec.before.get("status") or {}).get("currentStepIndex")
+    for index in (before, rec.plan.status.get("currentStepIndex")):
+        if index is None:
+            continue
+        caps.append(scale_cap(steps, index, replicas))
+        if index < len(steps) and "setCanaryScale" in steps[index] and index > 0:
+            caps.append(scale_cap(steps, index - 1, replicas))
+    found = [c for c in caps if c is not None]
+    if not found:
+        return needed
+    return max(1, min(needed, min(found)))
+
+
 def _replicas(rollout: Mapping[str, Any]) -> int:
     value = rollout["spec"].get("replicas")
     return 1 if value is None else int(value)
@@ -84,11 +126,14 @@ def _capacity(state: Traffic, target: str | None) -> int:
     return state.capacity(target)
 
 
-def traffic_ok(state: Traffic, replicas: int) -> tuple[bool, bool]:
-    """(canary side ok, stable side ok): each Service's pods can carry the share it gets."""
+def traffic_ok(state: Traffic, replicas: int, canary_need: int | None = None) -> tuple[bool, bool]:
+    """(canary side ok, stable side ok): each Service's pods can carry the share it gets
+    (`canary_need`: the canary's pods for its weight, when a setCanaryScale fixed them)."""
     if state.weight is None:
         return True, True
-    canary = _capacity(state, state.canary_target) >= need(replicas, state.weight)
+    if canary_need is None:
+        canary_need = need(replicas, state.weight)
+    canary = _capacity(state, state.canary_target) >= canary_need
     stable = _capacity(state, state.stable_target) >= need(replicas, 100 - state.weight)
     return canary, stable
 
@@ -133,9 +178,14 @@ def check_traffic(rec: Reconcile) -> None:
     the ReplicaSet's spec (pods being scaled away do not count)."""
     replicas = _replicas(rec.before)
     previous = rec.trace[0]
-    prev_canary, prev_stable = traffic_ok(previous, replicas)
+
+    def ok(state: Traffic) -> tuple[bool, bool]:
+        canary_need = None if state.weight is None else weight_need(rec, state.weight)
+        return traffic_ok(state, replicas, canary_need)
+
+    prev_canary, prev_stable = ok(previous)
     for at, state in enumerate(rec.trace[1:], start=1):
-        canary_ok, stable_ok = traffic_ok(state, replicas)
+        canary_ok, stable_ok = ok(state)
         action = state.action
         if (
             isinstance(action, SwitchService)
@@ -178,12 +228,12 @@ def check_traffic(rec: Reconcile) -> None:
                 if state.canary_target
                 else sum(state.available.values())
             )
-            assert available >= need(replicas, state.action.weight), (
+            assert available >= weight_need(rec, state.action.weight), (
                 f"SetWeight({state.action.weight}) with {available} available canary pods"
                 f"\n{_describe(rec)}"
             )
         prev_canary, prev_stable = canary_ok, stable_ok
-    assert traffic_ok(rec.trace[-1], replicas)[0], (
+    assert ok(rec.trace[-1])[0], (
         f"the plan ends with the canary Service carrying more than its pods can\n{_describe(rec)}"
     )
 
@@ -362,7 +412,7 @@ def _check_step_done(
             assert end.weight == weight, (
                 f"setWeight {weight} completed with the router at {end.weight}\n{_describe(rec)}"
             )
-            assert end.available.get(new_hash or "", 0) >= need(replicas, weight)
+            assert end.available.get(new_hash or "", 0) >= weight_need(rec, weight)
         else:
             canary, _ = basic_canary_split(replicas, weight, _surge_and_unavailable(rec.before)[0])
             assert end.available.get(new_hash or "", 0) >= canary, (
@@ -574,3 +624,50 @@ def check_reconcile(cluster: Cluster, rec: Reconcile) -> None:
     check_phase(rec)
     check_pauses(rec)
     check_wakeups(cluster, rec)
+
+
+# -- no silent hang ----------------------------------------------------------------------------
+
+
+def _held_by_empty_canary_scale(cluster: Cluster) -> bool:
+    """The one wait rolloutd keeps on purpose: a setWeight above 0 while a setCanaryScale
+    asked for no canary pods (no traffic goes to a canary without pods, where Argo would send
+    it); the progress deadline is what reports it."""
+    index = cluster.index
+    steps = cluster.steps
+    if index is None or index >= len(steps) or not steps[index].get("setWeight"):
+        return False
+    return scale_cap(steps, index, cluster.replicas) == 0
+
+
+def check_progress_or_reason(cluster: Cluster, *, rounds: int | None = None) -> None:
+    """No silent hang: from this state, with every pod available (the kubelet catches up
+    after each pass) and the clock moving to each wake-up the plan asks for, the rollout
+    comes to rest with a reason a user can read: Healthy, Paused (a pause step or
+    spec.paused), or Degraded by an abort or an invalid spec. It must not sit Progressing,
+    nor time out (ProgressDeadlineExceeded) when nothing but the planner held it back."""
+    probe = cluster.fork(checkers=[])
+    probe.kubelet()
+    start = probe.now
+    limit = rounds if rounds is not None else 30 + 8 * len(probe.steps) + 3 * probe.replicas
+    for _ in range(limit):
+        result = probe.reconcile()
+        probe.kubelet()
+        phase, message = probe.phase
+        progressing = probe.condition("Progressing") or {}
+        timed_out = progressing.get("reason") == "ProgressDeadlineExceeded"
+        if timed_out:
+            since = _parse(str(progressing.get("lastTransitionTime")))
+            assert since < start or _held_by_empty_canary_scale(probe), (
+                f"timed out with every pod available: {message} at step {probe.index}, "
+                f"status {_short_status(probe.rollout)}"
+            )
+            return
+        if phase in ("Healthy", "Paused") or (phase == "Degraded" and message):
+            return
+        wait = result.requeue_after.total_seconds() if result.requeue_after else 1.0
+        probe.advance(max(1.0, wait))
+    raise AssertionError(
+        f"no progress and no reason after {limit} passes with every pod available: "
+        f"{probe.phase} at step {probe.index}, status {_short_status(probe.rollout)}"
+    )

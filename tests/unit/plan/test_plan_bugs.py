@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from invariants import check_traffic, need
+from invariants import check_traffic, need, weight_need
 from sim import (
     BLUE,
     CANARY_SVC,
@@ -35,11 +35,12 @@ def deployed(**kwargs: Any) -> Cluster:
 
 
 def canary_weight_fits_kept_pods(c: Cluster, rec: Reconcile) -> None:
-    """After each plan, the canary Service's ReplicaSet keeps (spec) the pods its weight needs."""
+    """After each plan, the canary Service's ReplicaSet keeps (spec) the pods its weight needs
+    (those a setCanaryScale asked for, when one is in effect, but at least one)."""
     end = rec.trace[-1]
     if end.weight and end.canary_target:
         kept = end.spec_replicas.get(end.canary_target, 0)
-        assert kept >= need(c.replicas, end.weight), (
+        assert kept >= weight_need(rec, end.weight), (
             f"weight {end.weight} on {end.canary_target}, which keeps {kept} pods"
         )
 
@@ -103,7 +104,8 @@ def test_set_canary_scale_never_leaves_more_weight_than_the_kept_pods_carry(
     scale: JsonDict,
 ) -> None:
     """Was: a setCanaryScale smaller than the weight shrank the canary and kept the weight
-    (the weight was checked against available pods, not against the pods kept)."""
+    (the weight was checked against available pods, not against the pods kept). A scale to
+    one pod keeps the weight on that pod, as Argo does; a scale to none takes it away."""
     c = deployed(steps=[{"setWeight": 40}, {"setCanaryScale": scale}, {"pause": {}}])
     c.checkers.append(canary_weight_fits_kept_pods)
     c.set_image(YELLOW)

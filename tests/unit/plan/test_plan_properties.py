@@ -11,7 +11,9 @@ steps, a broken spec). Every reconcile is checked against the invariants in `inv
 (d) the step index never skips a step, and resets only for a reason;
 (e) the same snapshot plans the same; with the world unchanged, planning again quiesces;
 (f) an invalid spec produces no action;
-(g) a user who keeps promoting, with pods that keep coming up, always reaches Healthy.
+(g) a user who keeps promoting, with pods that keep coming up, always reaches Healthy;
+(h) no silent hang: with every pod available, the rollout comes to rest with a reason
+    (Healthy, a pause, an abort) rather than sit Progressing or time out.
 """
 
 from __future__ import annotations
@@ -23,7 +25,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
-from invariants import canary_target_size, check_quiescent, check_reconcile, need
+from invariants import (
+    canary_target_size,
+    check_progress_or_reason,
+    check_quiescent,
+    check_reconcile,
+    need,
+)
 from sim import BLUE, CANARY_SVC, GREEN, YELLOW, Cluster, Reconcile, hash_of, service
 
 JsonDict = dict[str, Any]
@@ -108,13 +116,15 @@ def finished(c: Cluster) -> bool:
 
 
 def held_by_canary_scale(c: Cluster) -> bool:
-    """The current step is a setWeight that a smaller setCanaryScale keeps the canary from
-    carrying: the planner holds there (the weight is capped by the pods) until a promote."""
+    """The current step is a setWeight that a setCanaryScale to no pods keeps the canary
+    from carrying: the planner sends no traffic to a canary without pods, so it holds there
+    (until the progress deadline, or a promote). A scale to some pods carries any weight:
+    Argo routes the weight to the pods the scale asked for."""
     index = c.index
     if index is None or index >= len(c.steps) or "setWeight" not in c.steps[index]:
         return False
     size = canary_target_size(c.steps, index, c.replicas)
-    return size < need(c.replicas, int(c.steps[index]["setWeight"]))
+    return size == 0 and need(c.replicas, int(c.steps[index]["setWeight"])) > 0
 
 
 def keep_promoting(c: Cluster) -> None:
@@ -301,6 +311,14 @@ class RolloutMachine(RuleBasedStateMachine):
     def keeps_promoting_ends_healthy(self) -> None:
         """(g) From wherever this history got to, a user who keeps promoting finishes."""
         drive_to_healthy(self.c.fork())
+
+    # -- (h) ---------------------------------------------------------------------------------
+
+    @rule()
+    def never_hangs_silently(self) -> None:
+        """(h) From wherever this history got to, with every pod available, the planner
+        either makes progress or says why it waits."""
+        check_progress_or_reason(self.c)
 
 
 RolloutMachine.TestCase.settings = settings(

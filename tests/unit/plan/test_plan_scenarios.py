@@ -318,15 +318,25 @@ def test_set_canary_scale_replicas_above_spec_are_capped() -> None:
     assert c.pods(V2) == (5, 5) and c.router_weight == 0
 
 
-def test_canary_scale_smaller_than_a_later_weight_holds_that_weight_back() -> None:
-    """rolloutd keeps invariant 1 over Argo here: one pod of five never takes 60%. The step
-    waits (and the progress deadline says so) until a promote skips it; Argo would send 60%
-    to the one pod."""
+def test_canary_scale_smaller_than_a_later_weight_sends_that_weight_to_its_pods() -> None:
+    """setCanaryScale fixes the canary's size on purpose: a later setWeight 60 goes to the one
+    pod it asked for, as in Argo (issue 21, case 1; this test held the weight back before)."""
     c = deployed(steps=[{"setCanaryScale": {"replicas": 1}}, {"setWeight": 60}, {"pause": {}}])
     c.set_image(YELLOW)
     c.settle()
-    assert c.index == 1 and c.pods(V2) == (1, 1)
-    assert c.router_weight == 0  # no earlier setWeight that one pod of five can carry
+    assert c.index == 2 and c.phase == ("Paused", "CanaryPauseStep")
+    assert c.pods(V2) == (1, 1) and c.router_weight == 60
+
+
+def test_canary_scale_to_no_pods_holds_a_later_weight_back_until_the_deadline() -> None:
+    """A setCanaryScale to 0 pods leaves nothing to send a weight to: the step waits (the
+    weight stays 0, never on a canary without pods) and the progress deadline says so, until
+    a promote skips it."""
+    c = deployed(steps=[{"setCanaryScale": {"replicas": 0}}, {"setWeight": 60}, {"pause": {}}])
+    c.set_image(YELLOW)
+    c.settle()
+    assert c.index == 1 and c.pods(V2) == (0, 0)
+    assert c.router_weight == 0
     c.advance(601)
     c.settle()
     assert c.phase[0] == "Degraded" and c.phase[1].startswith("ProgressDeadlineExceeded: ")
