@@ -846,11 +846,20 @@ class _Planner:
         index = self.status.get("currentStepIndex")
         if index is None:
             return
+        # Only the last step naming a route decides it (a later step without `match` removes
+        # it): replaying every step would add and then remove a route in each pass, a write
+        # that wakes the next pass, which writes again (the route flaps).
+        last: dict[tuple[str, str], Action] = {}
         for step in self.steps[: index + 1]:
             if step.set_header_route is not None:
-                self.actions.append(SetHeaderRoute(step.set_header_route.to_json()))
+                header = step.set_header_route.to_json()
+                last.pop(("header", str(header.get("name"))), None)
+                last[("header", str(header.get("name")))] = SetHeaderRoute(header)
             if step.set_mirror_route is not None:
-                self.actions.append(SetMirrorRoute(step.set_mirror_route.to_json()))
+                mirror = step.set_mirror_route.to_json()
+                last.pop(("mirror", str(mirror.get("name"))), None)
+                last[("mirror", str(mirror.get("name")))] = SetMirrorRoute(mirror)
+        self.actions += last.values()
 
     # -- steps --------------------------------------------------------------------------------
 

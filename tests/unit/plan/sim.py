@@ -456,9 +456,16 @@ class Cluster:
         elif isinstance(action, UpdateHash):
             self.router_hashes = (action.canary_hash, action.stable_hash)
         elif isinstance(action, SetHeaderRoute):
-            self.header_routes[str(action.step.get("name"))] = dict(action.step)
+            # A step without `match` removes the route, as the routers do.
+            if action.step.get("match"):
+                self.header_routes[str(action.step.get("name"))] = dict(action.step)
+            else:
+                self.header_routes.pop(str(action.step.get("name")), None)
         elif isinstance(action, SetMirrorRoute):
-            self.mirror_routes[str(action.step.get("name"))] = dict(action.step)
+            if action.step.get("match"):
+                self.mirror_routes[str(action.step.get("name"))] = dict(action.step)
+            else:
+                self.mirror_routes.pop(str(action.step.get("name")), None)
         elif isinstance(action, RemoveManagedRoutes):
             self.header_routes.clear()
             self.mirror_routes.clear()
