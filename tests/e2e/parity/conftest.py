@@ -1,8 +1,8 @@
-"""Fixtures for the Argo parity suite: one namespace and one daemon per module.
+"""Fixtures for the Argo parity suite: one namespace and one daemon for the whole package.
 
-Each scenario uses Rollouts and Services of its own names in that namespace, so a module's
-scenarios share the daemon's start-up and the namespace's creation (the suite runs in CI,
-and starting a daemon per scenario would be most of its time).
+Each scenario uses Rollouts and Services of its own names in that namespace, so the scenarios
+share the daemon's start-up and the namespace's creation (the suite runs in CI, and starting a
+daemon per scenario, 10 to 20 seconds on a loaded 2-core machine, would be most of its time).
 """
 
 from __future__ import annotations
@@ -19,11 +19,10 @@ from rolloutd.sandbox.cluster import Status
 from tests.e2e.harness import Daemon
 
 
-@pytest_asyncio.fixture(scope="module", loop_scope="session")
-async def shared_namespace(kube: KubeClient, request: pytest.FixtureRequest) -> AsyncIterator[str]:
-    """A namespace for the whole module, deleted (with everything in it) afterwards."""
-    base = request.module.__name__.rsplit(".", 1)[-1].replace("_", "-")[:40].strip("-")
-    name = f"{base}-{uuid.uuid4().hex[:6]}"
+@pytest_asyncio.fixture(scope="package", loop_scope="session")
+async def shared_namespace(kube: KubeClient) -> AsyncIterator[str]:
+    """A namespace for the whole package, deleted (with everything in it) afterwards."""
+    name = f"argo-parity-{uuid.uuid4().hex[:6]}"
     body = {
         "apiVersion": "v1",
         "kind": "Namespace",
@@ -40,11 +39,11 @@ async def shared_namespace(kube: KubeClient, request: pytest.FixtureRequest) -> 
                 raise
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="package")
 def shared_daemon(
     sandbox: Status, shared_namespace: str, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Daemon]:
-    """One `rolloutd run --namespace <module namespace>` for the module's scenarios."""
+    """One `rolloutd run --namespace <that namespace>` for all the scenarios."""
     proc = Daemon(str(sandbox.kubeconfig), shared_namespace, tmp_path_factory.mktemp("daemon"))
     proc.start()
     yield proc
@@ -56,7 +55,7 @@ def shared_daemon(
 def ns(
     shared_namespace: str, shared_daemon: Daemon, request: pytest.FixtureRequest
 ) -> Iterator[str]:
-    """The module's namespace, with its daemon running; the daemon's log is shown on failure."""
+    """The shared namespace, with its daemon running; the daemon's log is shown on failure."""
     assert shared_daemon.alive(), shared_daemon.logs()
     yield shared_namespace
     report = getattr(request.node, "rep_call", None)

@@ -16,6 +16,7 @@ from tests.e2e.harness import (
     POD_HASH,
     VIRTUAL_SERVICES,
     eventually,
+    get_rollout,
     patch_status,
     promote,
     route_weights,
@@ -27,8 +28,10 @@ from tests.e2e.parity.kit import (
     expect_revision_pods,
     istio_routing,
     patch_spec,
+    replica_sets,
     rollout,
     rs_by_revision,
+    scale,
     selector_hash,
     service,
     update_template,
@@ -173,7 +176,9 @@ DESTINATION_RULES = Resource(
 MANAGED_BY = "argo-rollouts.argoproj.io/managed-by-rollouts"
 
 
-async def create_subset_split(kube: KubeClient, ns: str, name: str, *, routes: bool) -> None:
+async def create_subset_split(
+    kube: KubeClient, ns: str, name: str, *, routes: bool, **rollout_args: Any
+) -> None:
     """Argo's `istio-subset-split.yaml` (`routes: false`: `-single-route.yaml`, whose Rollout
     names no route of the VirtualService's only one): one Service, subsets by pod hash."""
     await kube.create(SERVICES, service(name, name), namespace=ns)
@@ -214,7 +219,9 @@ async def create_subset_split(kube: KubeClient, ns: str, name: str, *, routes: b
             }
         }
     }
-    await kube.create(ROLLOUTS, rollout(name, steps=STEPS, canary=routing), namespace=ns)
+    args: dict[str, Any] = {"steps": STEPS, **rollout_args}
+    args["canary"] = {**routing, **args.get("canary", {})}
+    await kube.create(ROLLOUTS, rollout(name, **args), namespace=ns)
 
 
 async def subset_hashes(kube: KubeClient, ns: str, name: str) -> tuple[str | None, str | None]:
@@ -276,7 +283,6 @@ async def test_subset_split_detach(kube: KubeClient, ns: str) -> None:
     await create_subset_split(kube, ns, name, routes=True)
     await subset_walk(kube, ns, name)
     await patch_spec(kube, ns, name, {"strategy": {"canary": {"trafficRouting": None}}})
-    await wait_phase(kube, ns, "Healthy", name=name)
 
     async def released() -> bool:
         dr = await kube.get(DESTINATION_RULES, f"{name}-destrule", namespace=ns)
@@ -292,4 +298,60 @@ async def test_subset_split_detach(kube: KubeClient, ns: str) -> None:
         dr = await kube.get(DESTINATION_RULES, f"{name}-destrule", namespace=ns)
         kept = (dr["metadata"].get("annotations"), dr["spec"]["subsets"])
         raise AssertionError(f"{exc}; annotations and subsets now: {kept}") from None
+    await wait_phase(kube, ns, "Healthy", name=name)
     await expect_revision_pods(kube, ns, name, 1, 0)
+
+
+async def test_stable_downscale_after_abort(kube: KubeClient, ns: str) -> None:
+    """Argo `TestIstioSubsetSplitInStableDownscaleAfterCanaryAbort`: scaling an aborted Rollout
+    down to one pod keeps all weight on the stable subset. The manifest keeps Argo's
+    `dynamicStableScale: true`, which rolloutd reports and does not act on yet (README); the
+    check holds either way."""
+    name = "istio-downscale-after-abort"
+    steps = [
+        {"setWeight": 10},
+        {"pause": {}},
+        {"setWeight": 20},
+        {"pause": {}},
+        {"setWeight": 50},
+        {"pause": {}},
+    ]
+    canary = {
+        "dynamicStableScale": True,
+        "canaryMetadata": {"labels": {"role": "canary"}},
+        "stableMetadata": {"labels": {"role": "stable"}},
+        "maxSurge": "25%",
+        "maxUnavailable": "20%",
+    }
+    await create_subset_split(kube, ns, name, routes=False, replicas=4, steps=steps, canary=canary)
+    ro = await wait_settled(kube, ns, name)
+    assert ro["status"]["phase"] == "Healthy", ro["status"].get("message")
+    await patch_status(kube, ns, {"promoteFull": True}, name=name)  # Healthy: changes nothing
+
+    async def promote_full_cleared() -> bool:
+        ro = await get_rollout(kube, ns, name)
+        return not (ro.get("status") or {}).get("promoteFull")
+
+    # Cleared before the update, or the update itself would be promoted in full.
+    await eventually(promote_full_cleared, f"{name}: promoteFull cleared on a Healthy Rollout", 15)
+    await update_template(kube, ns, name, "two")
+    await wait_phase(kube, ns, "Paused", step=1, name=name)
+    await patch_status(kube, ns, {"abort": True}, name=name)
+    await wait_phase(kube, ns, "Degraded", name=name)
+    await scale(kube, ns, name, 1)
+
+    # Argo waits for one replica in all; rolloutd keeps the aborted canary's pods for
+    # abortScaleDownDelaySeconds (30 s) as Argo does without dynamicStableScale, so the check
+    # is the stable's: scaled to one pod.
+    stable = ro["status"]["stableRS"]
+
+    async def one_stable_pod() -> bool:
+        for rs in await replica_sets(kube, ns, name):
+            if rs["metadata"]["labels"].get(POD_HASH) == stable:
+                return int(rs["spec"].get("replicas") or 0) == 1
+        return False
+
+    await eventually(one_stable_pod, f"{name}: the stable scaled to one pod", 30)
+    vs = await kube.get(VIRTUAL_SERVICES, f"{name}-vsvc", namespace=ns)
+    route = vs["spec"]["http"][0]["route"]
+    assert [int(d.get("weight") or 0) for d in route] == [100, 0]
