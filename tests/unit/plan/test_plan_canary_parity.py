@@ -353,3 +353,20 @@ def test_no_silent_hang_in_the_issue_cases(case: str) -> None:
         c.settle()
         c.set_image(GREEN)
     check_progress_or_reason(c)
+
+
+def test_set_canary_scale_without_traffic_routing_is_an_invalid_spec() -> None:
+    """TestCanarySetCanaryScale without traffic routing: Argo's validation refuses it
+    (setCanaryScale requires trafficRouting), and so does rolloutd, naming the step; the
+    update changes nothing."""
+    c = Cluster.seed(replicas=4, steps=[{"setWeight": 25}, {"pause": {}}], routed=False)
+    c.settle()
+    before = c.world()
+    c.set_steps(SET_CANARY_SCALE_STEPS)
+    c.set_image(YELLOW)
+    before["rollout_meta"] = c.world()["rollout_meta"]  # the user's edit (its generation)
+    result = c.reconcile()
+    assert list(result.actions) == [] and c.world() == before
+    assert c.phase[0] == "Degraded"
+    assert "spec.strategy.canary.steps[1].setCanaryScale" in c.phase[1]
+    assert "requires TrafficRouting" in c.phase[1]
