@@ -25,7 +25,7 @@ from tests.e2e.harness import (
     set_image,
     wait_phase,
 )
-from tests.e2e.silence import Quiet
+from tests.e2e.silence import DESTINATION_RULES, Quiet
 
 JsonDict = dict[str, Any]
 
@@ -345,16 +345,18 @@ async def test_canary_and_stable_metadata_on_running_pods(
         canaryMetadata={"labels": {"role": "canary"}},
         stableMetadata={"labels": {"role": "stable"}, "annotations": {"tier": "stable"}},
     )
-    await _apply(kube, ns, rollout)
-    ro = await wait_phase(kube, ns, "Healthy", name=NAME)
-    first = ro["status"]["stableRS"]
-    await _wait_roles(kube, ns, first, 2, "stable")
+    async with Quiet(kube, ns) as quiet:
+        await _apply(kube, ns, rollout)
+        ro = await wait_phase(kube, ns, "Healthy", name=NAME)
+        first = ro["status"]["stableRS"]
+        await _wait_roles(kube, ns, first, 2, "stable")
 
-    await set_image(kube, ns, YELLOW, name=NAME)
-    ro = await wait_phase(kube, ns, "Paused", step=1, name=NAME)
-    second = ro["status"]["currentPodHash"]
-    await _wait_roles(kube, ns, second, 1, "canary")
-    await _wait_roles(kube, ns, first, 2, "stable")
+        await set_image(kube, ns, YELLOW, name=NAME)
+        ro = await wait_phase(kube, ns, "Paused", step=1, name=NAME)
+        second = ro["status"]["currentPodHash"]
+        await _wait_roles(kube, ns, second, 1, "canary")
+        await _wait_roles(kube, ns, first, 2, "stable")
+        await quiet.hold("paused at step 1 with canary and stable metadata")
 
     # A metadata change only: the same ReplicaSets, their running pods relabelled.
     sets_before = {
@@ -383,3 +385,82 @@ async def test_canary_and_stable_metadata_on_running_pods(
     pods = await kube.list(PODS, namespace=ns, label_selector=f"{POD_HASH}={second}")
     for pod in pods.get("items") or []:
         assert (pod["metadata"].get("annotations") or {}).get("tier") == "stable"
+
+
+# -- steady means silent with subsets: TestIstioSubsetSplitSingleRoute ----------------------
+
+
+async def test_subset_split_keeps_the_destination_rule_silent_at_every_pause(
+    kube: KubeClient, namespace: str, daemon: Daemon
+) -> None:
+    """Follows Argo's `TestIstioSubsetSplitSingleRoute` (istio/istio-subset-split-single-
+    route.yaml): one route over two DestinationRule subsets, `setWeight: 10`, `pause`. Argo
+    checks the weights and subset hashes once; this also holds a silent window at each stop."""
+    ns = namespace
+    rule = "subsets-demo-rule"
+    vs = _virtual_service()
+    vs["spec"]["http"][0]["route"] = [
+        {"destination": {"host": "subsets-demo", "subset": "stable"}, "weight": 100},
+        {"destination": {"host": "subsets-demo", "subset": "canary"}, "weight": 0},
+    ]
+    destination_rule = {
+        "apiVersion": "networking.istio.io/v1alpha3",
+        "kind": "DestinationRule",
+        "metadata": {"name": rule},
+        "spec": {
+            "host": "subsets-demo",
+            "subsets": [
+                {"name": "stable", "labels": {"app": NAME}},
+                {"name": "canary", "labels": {"app": NAME}},
+            ],
+        },
+    }
+    rollout = _rollout([{"setWeight": 10}, {"pause": {}}], [], replicas=1)
+    canary = rollout["spec"]["strategy"]["canary"]
+    del canary["canaryService"], canary["stableService"]
+    canary["trafficRouting"] = {
+        "istio": {
+            "virtualService": {"name": VS},
+            "destinationRule": {
+                "name": rule,
+                "canarySubsetName": "canary",
+                "stableSubsetName": "stable",
+            },
+        }
+    }
+
+    def subset_hashes(obj: JsonDict) -> list[str | None]:
+        return [(s.get("labels") or {}).get(POD_HASH) for s in obj["spec"]["subsets"]]
+
+    async with Quiet(kube, ns) as quiet:
+        await kube.create(VIRTUAL_SERVICES, vs, namespace=ns)
+        await kube.create(DESTINATION_RULES, destination_rule, namespace=ns)
+        await kube.create(ROLLOUTS, rollout, namespace=ns)
+        ro = await wait_phase(kube, ns, "Healthy", name=NAME)
+        first = ro["status"]["stableRS"]
+        weights = [d["weight"] for d in (await _http(kube, ns))[0]["route"]]
+        assert weights == [100, 0]
+        dr = await kube.get(DESTINATION_RULES, rule, namespace=ns)
+        assert subset_hashes(dr) == [first, first]
+        await quiet.hold("Healthy at revision 1")
+
+        await set_image(kube, ns, YELLOW, name=NAME)
+        ro = await wait_phase(kube, ns, "Paused", step=1, name=NAME)
+        second = ro["status"]["currentPodHash"]
+        weights = [d["weight"] for d in (await _http(kube, ns))[0]["route"]]
+        assert weights == [90, 10]
+        dr = await kube.get(DESTINATION_RULES, rule, namespace=ns)
+        assert subset_hashes(dr) == [first, second]
+        await quiet.hold("paused at step 1")
+
+        await promote(kube, ns, name=NAME)
+        await wait_phase(kube, ns, "Healthy", name=NAME)
+
+        async def settled() -> bool:
+            http = await _http(kube, ns)
+            dr = await kube.get(DESTINATION_RULES, rule, namespace=ns)
+            weights = [d["weight"] for d in http[0]["route"]]
+            return weights == [100, 0] and subset_hashes(dr) == [second, second]
+
+        await eventually(settled, "all traffic and both subsets on revision 2", 30)
+        await quiet.hold("Healthy at revision 2")
