@@ -25,7 +25,7 @@ from tests.e2e.harness import (
     set_image,
     wait_phase,
 )
-from tests.e2e.silence import Quiet
+from tests.e2e.silence import DESTINATION_RULES, Quiet
 
 JsonDict = dict[str, Any]
 
@@ -321,65 +321,152 @@ async def _pod_labels(kube: KubeClient, ns: str, pod_hash: str) -> list[dict[str
     return [dict(p["metadata"].get("labels") or {}) for p in pods.get("items") or []]
 
 
-async def _wait_roles(
-    kube: KubeClient, ns: str, pod_hash: str, count: int, role: str | None
+async def _wait_labels(
+    kube: KubeClient, ns: str, pod_hash: str, count: int, want: dict[str, str | None]
 ) -> None:
+    """Wait until `pod_hash` has `count` pods, each with the labels `want` (None: absent)."""
+
     async def check() -> bool:
         labels = await _pod_labels(kube, ns, pod_hash)
-        return len(labels) == count and all(lbl.get("role") == role for lbl in labels)
+        return len(labels) == count and all(
+            all(lbl.get(k) == v for k, v in want.items()) for lbl in labels
+        )
 
-    await eventually(check, f"{count} pods of {pod_hash} labelled role={role}", 60)
+    await eventually(check, f"{count} pods of {pod_hash} labelled {want}", 60)
+
+
+async def _replica_set_names(kube: KubeClient, ns: str) -> set[str]:
+    listed = await kube.list(REPLICA_SETS, namespace=ns)
+    return {rs["metadata"]["name"] for rs in listed.get("items") or []}
 
 
 async def test_canary_and_stable_metadata_on_running_pods(
     kube: KubeClient, namespace: str, daemon: Daemon
 ) -> None:
-    """Follows Argo's `TestEphemeralMetadata`: the stable's pods carry `stableMetadata`, the
-    canary's `canaryMetadata`; a change of either block relabels the running pods in place
-    (no new ReplicaSet); at promotion the new stable's pods get the stable metadata."""
+    """Follows Argo's `TestEphemeralMetadata` (canary_test.go: 2 replicas, no traffic routing,
+    `setWeight: 50`, `pause`): the stable's pods carry `stableMetadata`, the canary's
+    `canaryMetadata`; a change of either block relabels the running pods in place (the old key
+    gone, the new one there, no new ReplicaSet); at promotion the new stable's pods get the
+    stable metadata."""
     ns = namespace
-    rollout = _rollout(
-        [{"setWeight": 50}, {"pause": {}}],
-        [],
-        replicas=2,
-        canaryMetadata={"labels": {"role": "canary"}},
-        stableMetadata={"labels": {"role": "stable"}, "annotations": {"tier": "stable"}},
-    )
-    await _apply(kube, ns, rollout)
+    rollout = _rollout([{"setWeight": 50}, {"pause": {}}], [], replicas=2)
+    canary = rollout["spec"]["strategy"]["canary"]
+    for key in ("canaryService", "stableService", "trafficRouting"):
+        del canary[key]
+    canary["canaryMetadata"] = {"labels": {"role": "canary"}}
+    canary["stableMetadata"] = {"labels": {"role": "stable"}, "annotations": {"tier": "stable"}}
+    await kube.create(ROLLOUTS, rollout, namespace=ns)
     ro = await wait_phase(kube, ns, "Healthy", name=NAME)
     first = ro["status"]["stableRS"]
-    await _wait_roles(kube, ns, first, 2, "stable")
+    await _wait_labels(kube, ns, first, 2, {"role": "stable"})
 
     await set_image(kube, ns, YELLOW, name=NAME)
     ro = await wait_phase(kube, ns, "Paused", step=1, name=NAME)
     second = ro["status"]["currentPodHash"]
-    await _wait_roles(kube, ns, second, 1, "canary")
-    await _wait_roles(kube, ns, first, 2, "stable")
+    await _wait_labels(kube, ns, second, 1, {"role": "canary"})
+    await _wait_labels(kube, ns, first, 1, {"role": "stable"})
 
     # A metadata change only: the same ReplicaSets, their running pods relabelled.
-    sets_before = {
-        rs["metadata"]["name"]
-        for rs in (await kube.list(REPLICA_SETS, namespace=ns)).get("items") or []
-    }
+    sets_before = await _replica_set_names(kube, ns)
+    change = {"labels": {"role": None, "role2": "canary2"}}
     await kube.patch(
-        ROLLOUTS,
-        NAME,
-        {"spec": {"strategy": {"canary": {"canaryMetadata": {"labels": {"role": "preview"}}}}}},
-        namespace=ns,
+        ROLLOUTS, NAME, {"spec": {"strategy": {"canary": {"canaryMetadata": change}}}}, namespace=ns
     )
-    await _wait_roles(kube, ns, second, 1, "preview")
-    await _wait_roles(kube, ns, first, 2, "stable")
-    sets_after = {
-        rs["metadata"]["name"]
-        for rs in (await kube.list(REPLICA_SETS, namespace=ns)).get("items") or []
-    }
-    assert sets_after == sets_before
+    await _wait_labels(kube, ns, second, 1, {"role": None, "role2": "canary2"})
+    await _wait_labels(kube, ns, first, 1, {"role": "stable"})
+    assert await _replica_set_names(kube, ns) == sets_before
     ro = await get_rollout(kube, ns, NAME)
     assert ro["status"]["currentPodHash"] == second
 
     await promote(kube, ns, name=NAME)
     await wait_phase(kube, ns, "Healthy", name=NAME)
-    await _wait_roles(kube, ns, second, 2, "stable")
+    await _wait_labels(kube, ns, second, 2, {"role": "stable", "role2": None})
     pods = await kube.list(PODS, namespace=ns, label_selector=f"{POD_HASH}={second}")
     for pod in pods.get("items") or []:
         assert (pod["metadata"].get("annotations") or {}).get("tier") == "stable"
+
+    change = {"labels": {"role": None, "role2": "stable2"}}
+    await kube.patch(
+        ROLLOUTS, NAME, {"spec": {"strategy": {"canary": {"stableMetadata": change}}}}, namespace=ns
+    )
+    await _wait_labels(kube, ns, second, 2, {"role": None, "role2": "stable2"})
+    assert await _replica_set_names(kube, ns) == sets_before
+
+
+# -- steady means silent with subsets: TestIstioSubsetSplitSingleRoute ----------------------
+
+
+async def test_subset_split_keeps_the_destination_rule_silent_at_every_pause(
+    kube: KubeClient, namespace: str, daemon: Daemon
+) -> None:
+    """Follows Argo's `TestIstioSubsetSplitSingleRoute` (istio/istio-subset-split-single-
+    route.yaml): one route over two DestinationRule subsets, `setWeight: 10`, `pause`. Argo
+    checks the weights and subset hashes once; this also holds a silent window at each stop."""
+    ns = namespace
+    rule = "subsets-demo-rule"
+    vs = _virtual_service()
+    vs["spec"]["http"][0]["route"] = [
+        {"destination": {"host": "subsets-demo", "subset": "stable"}, "weight": 100},
+        {"destination": {"host": "subsets-demo", "subset": "canary"}, "weight": 0},
+    ]
+    destination_rule = {
+        "apiVersion": "networking.istio.io/v1alpha3",
+        "kind": "DestinationRule",
+        "metadata": {"name": rule},
+        "spec": {
+            "host": "subsets-demo",
+            "subsets": [
+                {"name": "stable", "labels": {"app": NAME}},
+                {"name": "canary", "labels": {"app": NAME}},
+            ],
+        },
+    }
+    rollout = _rollout([{"setWeight": 10}, {"pause": {}}], [], replicas=1)
+    canary = rollout["spec"]["strategy"]["canary"]
+    del canary["canaryService"], canary["stableService"]
+    canary["trafficRouting"] = {
+        "istio": {
+            "virtualService": {"name": VS},
+            "destinationRule": {
+                "name": rule,
+                "canarySubsetName": "canary",
+                "stableSubsetName": "stable",
+            },
+        }
+    }
+
+    def subset_hashes(obj: JsonDict) -> list[str | None]:
+        return [(s.get("labels") or {}).get(POD_HASH) for s in obj["spec"]["subsets"]]
+
+    async with Quiet(kube, ns) as quiet:
+        await kube.create(VIRTUAL_SERVICES, vs, namespace=ns)
+        await kube.create(DESTINATION_RULES, destination_rule, namespace=ns)
+        await kube.create(ROLLOUTS, rollout, namespace=ns)
+        ro = await wait_phase(kube, ns, "Healthy", name=NAME)
+        first = ro["status"]["stableRS"]
+        weights = [d["weight"] for d in (await _http(kube, ns))[0]["route"]]
+        assert weights == [100, 0]
+        dr = await kube.get(DESTINATION_RULES, rule, namespace=ns)
+        assert subset_hashes(dr) == [first, first]
+        await quiet.hold("Healthy at revision 1")
+
+        await set_image(kube, ns, YELLOW, name=NAME)
+        ro = await wait_phase(kube, ns, "Paused", step=1, name=NAME)
+        second = ro["status"]["currentPodHash"]
+        weights = [d["weight"] for d in (await _http(kube, ns))[0]["route"]]
+        assert weights == [90, 10]
+        dr = await kube.get(DESTINATION_RULES, rule, namespace=ns)
+        assert subset_hashes(dr) == [first, second]
+        await quiet.hold("paused at step 1")
+
+        await promote(kube, ns, name=NAME)
+        await wait_phase(kube, ns, "Healthy", name=NAME)
+
+        async def settled() -> bool:
+            http = await _http(kube, ns)
+            dr = await kube.get(DESTINATION_RULES, rule, namespace=ns)
+            weights = [d["weight"] for d in http[0]["route"]]
+            return weights == [100, 0] and subset_hashes(dr) == [second, second]
+
+        await eventually(settled, "all traffic and both subsets on revision 2", 30)
+        await quiet.hold("Healthy at revision 2")
