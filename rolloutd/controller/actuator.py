@@ -13,8 +13,10 @@ from typing import Any
 
 from rolloutd.kube.client import ApiError, KubeClient
 from rolloutd.kube.informer import Informer
-from rolloutd.kube.resources import ANALYSIS_RUNS, REPLICA_SETS, ROLLOUTS, SERVICES
+from rolloutd.kube.resources import ANALYSIS_RUNS, PODS, REPLICA_SETS, ROLLOUTS, SERVICES
+from rolloutd.plan import metadata as ephemeral
 from rolloutd.plan.types import (
+    EPHEMERAL_METADATA_ANNOTATION,
     MANAGED_BY_ANNOTATION,
     POD_HASH_LABEL,
     Action,
@@ -30,6 +32,7 @@ from rolloutd.plan.types import (
     SetMirrorRoute,
     SetWeight,
     SwitchService,
+    SyncPodMetadata,
     TerminateAnalysisRun,
     UpdateHash,
 )
@@ -141,6 +144,8 @@ class Actuator:
             except ApiError as exc:
                 if not exc.not_found:
                     raise
+        elif isinstance(action, SyncPodMetadata):
+            await self._sync_pod_metadata(action)
         elif isinstance(action, SwitchService):
             body = {
                 "metadata": {"annotations": {MANAGED_BY_ANNOTATION: self.name}},
@@ -200,6 +205,41 @@ class Actuator:
                 await bound.router.remove_managed_routes(bound.ctx)
         else:  # pragma: no cover - the Action union is closed
             raise TypeError(f"unknown action {action!r}")
+
+    async def _sync_pod_metadata(self, action: SyncPodMetadata) -> None:
+        """Template, then pods, then the record (see `rolloutd.plan.metadata`): a crash
+        before the record leaves it old, so the next plan asks again."""
+        ns = self.namespace
+        note = {"metadata": {"annotations": {EPHEMERAL_METADATA_ANNOTATION: action.record}}}
+        if action.template:
+            body: JsonDict = {"spec": {"template": {"metadata": dict(action.template)}}}
+            if not action.has_pods:
+                body.update(note)  # no pods to relabel: one write does it all
+            self.replica_sets.remember(
+                await self.kube.patch(REPLICA_SETS, action.name, body, namespace=ns)
+            )
+            if not action.has_pods:
+                return
+        if action.has_pods:
+            listed = await self.kube.list(
+                PODS, namespace=ns, label_selector=f"{POD_HASH_LABEL}={action.pod_hash}"
+            )
+            for pod in listed.get("items") or []:
+                meta = pod.get("metadata") or {}
+                owners = meta.get("ownerReferences") or []
+                if not any(o.get("name") == action.name for o in owners):
+                    continue
+                diff = ephemeral.changes(meta, action.previous, action.desired)
+                if not diff:
+                    continue
+                try:
+                    await self.kube.patch(PODS, meta["name"], {"metadata": diff}, namespace=ns)
+                except ApiError as exc:
+                    if not exc.not_found:
+                        raise  # a pod gone meanwhile needs no labels
+        self.replica_sets.remember(
+            await self.kube.patch(REPLICA_SETS, action.name, note, namespace=ns)
+        )
 
 
 def header_route(step: Mapping[str, Any]) -> HeaderRoute:

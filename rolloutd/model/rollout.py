@@ -571,11 +571,25 @@ def _is_zero(value: int | str | None) -> bool:
     return str(value).strip().rstrip("%") == "0"
 
 
+BLUE_GREEN_UNSUPPORTED = (
+    "spec.strategy.blueGreen: the blueGreen strategy is not supported by rolloutd yet; "
+    "the Rollout is held as it is (no new ReplicaSet, no Service changed)"
+)
+"""Why a blue-green Rollout is held: rolling it out any other way (a canary without steps
+would be the fallback) would cut all traffic over with no preview, the opposite of what it asks."""
+
+
+def held_strategies(spec: RolloutSpec) -> list[str]:
+    """Strategies rolloutd refuses to act on rather than act on differently (an invalid spec)."""
+    return [BLUE_GREEN_UNSUPPORTED] if spec.strategy.blue_green is not None else []
+
+
 def unsupported_features(spec: RolloutSpec) -> list[str]:
-    """Fields rolloutd accepts but does not act on yet (reported as a Warning event)."""
+    """Fields rolloutd accepts but does not act on yet (reported as a Warning event).
+
+    Not here: `blueGreen` (held, see `held_strategies`) and routers such as `nginx` or `alb`
+    (a router that is not installed is an invalid spec; one that is installed is acted on)."""
     found = []
-    if spec.strategy.blue_green is not None:
-        found.append("spec.strategy.blueGreen")
     if spec.workload_ref is not None:
         found.append("spec.workloadRef")
     if spec.rollback_window is not None:
@@ -590,18 +604,8 @@ def unsupported_features(spec: RolloutSpec) -> list[str]:
         ):
             if value:
                 found.append(f"spec.strategy.canary.{name}")
-        routing = canary.traffic_routing
-        if routing is not None:
-            for name in ("nginx", "alb", "ambassador", "app_mesh", "traefik", "apisix"):
-                if getattr(routing, name) is not None:
-                    found.append(f"spec.strategy.canary.trafficRouting.{_camel(name)}")
         for i, step in enumerate(canary.steps or []):
             for kind in ("experiment", "plugin"):
                 if getattr(step, kind) is not None:
                     found.append(f"spec.strategy.canary.steps[{i}].{kind}")
     return found
-
-
-def _camel(name: str) -> str:
-    head, *rest = name.split("_")
-    return head + "".join(p.title() for p in rest)

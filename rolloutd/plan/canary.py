@@ -29,9 +29,11 @@ from rolloutd.model.rollout import (
     CanaryStep,
     CanaryStrategy,
     RolloutStatus,
+    held_strategies,
     unsupported_features,
     validate_spec,
 )
+from rolloutd.plan import metadata as ephemeral
 from rolloutd.plan import status as st
 from rolloutd.plan.analysis import AnalysisOutcome, plan_analysis
 from rolloutd.plan.analysis import blocks as analysis_blocks
@@ -49,6 +51,7 @@ from rolloutd.plan.replicas import (
 from rolloutd.plan.restart import restart_pending
 from rolloutd.plan.types import (
     DESIRED_REPLICAS_ANNOTATION,
+    EPHEMERAL_METADATA_ANNOTATION,
     MANAGED_BY_ANNOTATION,
     POD_HASH_LABEL,
     REVISION_ANNOTATION,
@@ -135,7 +138,7 @@ class _Planner:
     # -- validation ---------------------------------------------------------------------------
 
     def spec_errors(self) -> list[str]:
-        errors = validate_spec(self.spec)
+        errors = validate_spec(self.spec) + held_strategies(self.spec)
         if analysis_blocks(self.spec):
             errors += analysis_spec_errors(
                 self.snap.raw or {"metadata": self.snap.rollout.metadata},
@@ -298,6 +301,7 @@ class _Planner:
                 new_rs, stable_rs, targets, desired_weight, fully_promoted, promote_full, initial
             )
         self.cleanup_history(new_rs, stable_rs)
+        self.sync_metadata(new_rs, stable_rs, fully_promoted)
         self.compute_status(new_rs, pod_hash, fully_promoted, paused, aborted, retried)
         return Plan(
             actions=self.actions,
@@ -552,6 +556,9 @@ class _Planner:
         }
         annotations[REVISION_ANNOTATION] = str(revision)
         annotations[DESIRED_REPLICAS_ANNOTATION] = str(self.replicas)
+        role = self.role_metadata(pod_hash)
+        if role is not None:
+            annotations[EPHEMERAL_METADATA_ANNOTATION] = ephemeral.record(role) or ""
         name = f"{self.name}-{pod_hash}"
         body = {
             "apiVersion": "apps/v1",
@@ -576,7 +583,7 @@ class _Planner:
                 "replicas": replicas,
                 "minReadySeconds": self.spec.min_ready_seconds or 0,
                 "selector": selector,
-                "template": template,
+                "template": ephemeral.inject(template, role),
             },
         }
         self.actions.append(CreateReplicaSet(body))
@@ -599,6 +606,34 @@ class _Planner:
             f'Created new replica set "{name}"',
             self.now,
             touch=True,
+        )
+
+    def role_metadata(self, pod_hash: str) -> ephemeral.Wanted | None:
+        """canaryMetadata / stableMetadata for a ReplicaSet created now."""
+        stable = self.status.get("stableRS") == pod_hash
+        return ephemeral.wanted(
+            self.canary.stable_metadata if stable else self.canary.canary_metadata
+        )
+
+    def sync_metadata(
+        self, new_rs: ReplicaSetView, stable_rs: ReplicaSetView | None, fully_promoted: bool
+    ) -> None:
+        deleted = {a.name for a in self.actions if isinstance(a, DeleteReplicaSet)}
+        others = [
+            rs
+            for rs in self.snap.replica_sets
+            if rs is not new_rs and rs is not stable_rs and rs.name not in deleted
+        ]
+        self.actions += ephemeral.sync_actions(
+            canary=self.canary.canary_metadata,
+            stable=self.canary.stable_metadata,
+            new_rs=new_rs,
+            stable_rs=None if fully_promoted else stable_rs,
+            # Promoted in this plan: the old stable is now just an older ReplicaSet.
+            others=others
+            + ([stable_rs] if fully_promoted and stable_rs not in (None, new_rs) else []),
+            fully_promoted=fully_promoted,
+            created=self.created_rs,
         )
 
     def scale_to(
@@ -898,11 +933,20 @@ class _Planner:
         index = self.status.get("currentStepIndex")
         if index is None:
             return
+        # Only the last step naming a route decides it (a later step without `match` removes
+        # it): replaying every step would add and then remove a route in each pass, a write
+        # that wakes the next pass, which writes again (the route flaps).
+        last: dict[tuple[str, str], Action] = {}
         for step in self.steps[: index + 1]:
             if step.set_header_route is not None:
-                self.actions.append(SetHeaderRoute(step.set_header_route.to_json()))
+                header = step.set_header_route.to_json()
+                last.pop(("header", str(header.get("name"))), None)
+                last[("header", str(header.get("name")))] = SetHeaderRoute(header)
             if step.set_mirror_route is not None:
-                self.actions.append(SetMirrorRoute(step.set_mirror_route.to_json()))
+                mirror = step.set_mirror_route.to_json()
+                last.pop(("mirror", str(mirror.get("name"))), None)
+                last[("mirror", str(mirror.get("name")))] = SetMirrorRoute(mirror)
+        self.actions += last.values()
 
     # -- steps --------------------------------------------------------------------------------
 

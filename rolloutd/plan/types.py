@@ -23,6 +23,7 @@ REVISION_HISTORY_ANNOTATION = "rollout.argoproj.io/revision-history"
 DESIRED_REPLICAS_ANNOTATION = "rollout.argoproj.io/desired-replicas"
 SCALE_DOWN_DEADLINE_ANNOTATION = "scale-down-deadline"
 MANAGED_BY_ANNOTATION = "argo-rollouts.argoproj.io/managed-by-rollouts"
+EPHEMERAL_METADATA_ANNOTATION = "rollout.argoproj.io/ephemeral-metadata"
 
 
 @dataclass(frozen=True, slots=True)
@@ -156,6 +157,23 @@ class DeleteReplicaSet:
 
 
 @dataclass(frozen=True, slots=True)
+class SyncPodMetadata:
+    """Bring a ReplicaSet's pod template and running pods to the canary or stable metadata
+    (`rolloutd.plan.metadata`): template first, then the pods, then the record."""
+
+    name: str
+    pod_hash: str
+    template: Mapping[str, Mapping[str, str | None]]
+    """Merge-patch maps for the template's `labels` / `annotations` (None removes)."""
+    previous: Mapping[str, Mapping[str, str]] | None
+    """What the ReplicaSet's record says was injected (keys to remove from pods)."""
+    desired: Mapping[str, Mapping[str, str]] | None
+    record: str | None
+    """The new value of the record annotation (None removes it)."""
+    has_pods: bool
+
+
+@dataclass(frozen=True, slots=True)
 class SwitchService:
     """Point a Service's pod-hash selector at `pod_hash`; annotate it as managed by us."""
 
@@ -222,6 +240,7 @@ Action = (
     | ScaleReplicaSet
     | AnnotateReplicaSet
     | DeleteReplicaSet
+    | SyncPodMetadata
     | SwitchService
     | SetWeight
     | UpdateHash

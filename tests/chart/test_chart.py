@@ -197,7 +197,7 @@ CORE_CLUSTER_PERMISSIONS = (
     | triples("argoproj.io", "analysistemplates clusteranalysistemplates", "get list watch")
     | triples("apps", "replicasets", "get list watch create update patch delete")
     | triples("", "services", "get list watch patch update")
-    | triples("", "pods", "get list watch")
+    | triples("", "pods", "get list watch patch")
     | triples("", "pods/eviction", "create")
     | triples("", "events", "create patch")
     | triples("events.k8s.io", "events", "create patch")

@@ -31,6 +31,7 @@ from rolloutd.plan.types import (
     ScaleReplicaSet,
     SetWeight,
     SwitchService,
+    SyncPodMetadata,
     TerminateAnalysisRun,
 )
 
@@ -38,6 +39,7 @@ JsonDict = dict[str, Any]
 
 KUBE_WRITES = (
     CreateReplicaSet,
+    SyncPodMetadata,
     ScaleReplicaSet,
     AnnotateReplicaSet,
     DeleteReplicaSet,

@@ -38,6 +38,7 @@ from rolloutd.model.rollout import parse_rollout
 from rolloutd.plan.canary import plan as make_plan
 from rolloutd.plan.hashing import pod_template_hash
 from rolloutd.plan.types import (
+    EPHEMERAL_METADATA_ANNOTATION,
     MANAGED_BY_ANNOTATION,
     POD_HASH_LABEL,
     Action,
@@ -59,6 +60,7 @@ from rolloutd.plan.types import (
     SetWeight,
     Snapshot,
     SwitchService,
+    SyncPodMetadata,
     TerminateAnalysisRun,
     UpdateHash,
 )
@@ -240,6 +242,7 @@ class Cluster:
     router_errors: list[str] = field(default_factory=list)
     header_routes: dict[str, JsonDict] = field(default_factory=dict)
     mirror_routes: dict[str, JsonDict] = field(default_factory=dict)
+    metadata_syncs: list[SyncPodMetadata] = field(default_factory=list)
     events: list[Event] = field(default_factory=list)
     history: list[Reconcile] = field(default_factory=list)
     checkers: list[Checker] = field(default_factory=list)
@@ -446,6 +449,19 @@ class Cluster:
             self._annotate(self.replica_sets[action.name], action.annotations)
         elif isinstance(action, DeleteReplicaSet):
             self.replica_sets.pop(action.name, None)
+        elif isinstance(action, SyncPodMetadata):
+            # The sim has no pods: the template stands for them (born from it, relabelled).
+            rs = self.replica_sets[action.name]
+            meta = rs["spec"]["template"].setdefault("metadata", {})
+            for kind, changes in action.template.items():
+                values = meta.setdefault(kind, {})
+                for key, value in changes.items():
+                    if value is None:
+                        values.pop(key, None)
+                    else:
+                        values[key] = value
+            self._annotate(rs, {EPHEMERAL_METADATA_ANNOTATION: action.record})
+            self.metadata_syncs.append(action)
         elif isinstance(action, SwitchService):
             svc = self.services[action.service]
             svc["spec"].setdefault("selector", {})[POD_HASH_LABEL] = action.pod_hash
@@ -456,9 +472,16 @@ class Cluster:
         elif isinstance(action, UpdateHash):
             self.router_hashes = (action.canary_hash, action.stable_hash)
         elif isinstance(action, SetHeaderRoute):
-            self.header_routes[str(action.step.get("name"))] = dict(action.step)
+            # A step without `match` removes the route, as the routers do.
+            if action.step.get("match"):
+                self.header_routes[str(action.step.get("name"))] = dict(action.step)
+            else:
+                self.header_routes.pop(str(action.step.get("name")), None)
         elif isinstance(action, SetMirrorRoute):
-            self.mirror_routes[str(action.step.get("name"))] = dict(action.step)
+            if action.step.get("match"):
+                self.mirror_routes[str(action.step.get("name"))] = dict(action.step)
+            else:
+                self.mirror_routes.pop(str(action.step.get("name")), None)
         elif isinstance(action, RemoveManagedRoutes):
             self.header_routes.clear()
             self.mirror_routes.clear()
