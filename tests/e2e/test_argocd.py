@@ -15,12 +15,16 @@ import contextlib
 import copy
 import datetime as dt
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
+
+import pytest_asyncio
 
 from rolloutd.kube.client import KubeClient
 from rolloutd.kube.informer import Informer
 from rolloutd.kube.resources import ANALYSIS_RUNS, ANALYSIS_TEMPLATES, PODS, ROLLOUTS
 from rolloutd.plan.restart import parse_time
+from rolloutd.sandbox.cluster import Status
 from tests import argocd_lua
 from tests.e2e.harness import (
     VIRTUAL_SERVICES,
@@ -33,7 +37,7 @@ from tests.e2e.harness import (
     set_image,
     wait_phase,
 )
-from tests.integration.analysis.conftest import App, app
+from tests.integration.analysis.conftest import App, allow_loopback, app
 
 __all__ = ["app"]  # a fixture used below
 
@@ -294,8 +298,22 @@ def web_template(url: str) -> JsonDict:
     }
 
 
+@pytest_asyncio.fixture
+async def web_daemon(
+    sandbox: Status, kube: KubeClient, namespace: str, tmp_path: Path
+) -> AsyncIterator[Daemon]:
+    """The namespace's daemon, its ConfigMap allowing the loopback test app (the web provider's
+    egress policy denies loopback by default)."""
+    await allow_loopback(kube, namespace)
+    proc = Daemon(str(sandbox.kubeconfig), namespace, tmp_path, "--config-namespace", namespace)
+    proc.start()
+    yield proc
+    code = proc.stop()
+    assert code in (0, -15, -9, None), f"daemon exited with {code}:\n{proc.logs()}"
+
+
 async def test_argocd_health_of_analysis_runs(
-    kube: KubeClient, namespace: str, daemon: Daemon, app: App
+    kube: KubeClient, namespace: str, web_daemon: Daemon, app: App
 ) -> None:
     ns = namespace
     await kube.create(ANALYSIS_TEMPLATES, web_template(f"{app.url}/health"), namespace=ns)

@@ -93,12 +93,6 @@ async def test_host_split_http_and_tls(kube: KubeClient, ns: str) -> None:
     await host_split(kube, ns, "istio-host-http-tls", http=True, tls=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adoption gap (issue 21: 'a TLS-only VirtualService refused'): Argo's fixture names "
-    "the http route `primary` in a VirtualService that has only a TLS route; Argo ignores the "
-    "missing route, rolloutd refuses the spec (InvalidSpec naming the route)",
-)
 async def test_host_split_only_tls(kube: KubeClient, ns: str) -> None:
     """Argo `TestIstioHostSplitOnlyTls` (`istio-host-only-tls-split.yaml`)."""
     await host_split(kube, ns, "istio-host-only-tls", http=False, tls=True)
@@ -268,12 +262,6 @@ async def test_subset_split(kube: KubeClient, ns: str, routes: bool) -> None:
     await subset_walk(kube, ns, name)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="adoption gap (issue 21: 'the DestinationRule's managed-by annotation left "
-    "behind'): after `trafficRouting: null` rolloutd leaves its managed-by annotation and the "
-    "subsets' pod-hash labels on the DestinationRule; Argo removes them",
-)
 async def test_subset_split_detach(kube: KubeClient, ns: str) -> None:
     """Argo `TestIstioSubsetSplit`, its end: once the Rollout no longer names the
     DestinationRule (`trafficRouting: null`), the rule loses rolloutd's managed-by annotation
