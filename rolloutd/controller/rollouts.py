@@ -369,10 +369,10 @@ class RolloutController:
 
     async def _report_failure(self, obj: JsonDict, reason: str, message: str) -> None:
         """A condition (written only when it changes) and a Warning Event (counted)."""
+        if not self.allowed():
+            return  # a former leader says nothing: the new one will
         message = failures.short(message)
         self.events.record_soon(obj, "Warning", reason, message)
-        if not self.allowed():
-            return
         try:
             await self._patch_status(obj, failures.failed_status(obj, message, self.clock()))
         except (ApiError, ClusterUnreachable) as exc:
