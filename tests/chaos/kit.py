@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -154,10 +155,14 @@ async def finish_revision(
     since: int,
     timeout: float = 120,
     logs: Callable[[], str] = lambda: "",
+    weights: list[int] = WEIGHTS,
+    resets: tuple[int, ...] = (),
 ) -> None:
     """Wait for the revision on `image` to finish, then check what the monitors saw from
     index `since` of the monitor's weights: every setWeight in order, weights only rising
-    until the promotion returns them to 0, no reversed step, no violation."""
+    until the promotion returns them to 0, no reversed step, no violation. `resets`: indices
+    of the monitor's weights where the test itself put a 0 back (a recreated router object);
+    weights must rise within each stretch between them."""
 
     async def done() -> bool:
         return await healthy(kube, namespace, image) and await settled(kube, namespace)
@@ -172,9 +177,12 @@ async def finish_revision(
         ) from None
     tally.revisions += 1
     seen = monitor.weights[since:]
-    assert is_subsequence([*WEIGHTS, 100], seen), (image, seen)
-    rising = seen[1:-1] if seen and seen[0] == 0 else seen[:-1]
-    assert rising == sorted(rising), (image, seen)
+    assert is_subsequence([*weights, 100], seen), (image, seen)
+    bounds = [since, *resets, len(monitor.weights) - 1]
+    for start, end in itertools.pairwise(bounds):
+        stretch = monitor.weights[start:end]
+        rising = stretch[1:] if stretch and stretch[0] == 0 else stretch
+        assert rising == sorted(rising), (image, seen, resets)
     assert seen[-1] == 0, (image, seen)
     assert monitor.violations == [], monitor.violations
     assert steps.reversed_steps() == [], steps.seen
