@@ -11,6 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from rolloutd.controller.failures import refusal
 from rolloutd.kube.client import ApiError, KubeClient
 from rolloutd.kube.informer import Informer
 from rolloutd.kube.resources import ANALYSIS_RUNS, REPLICA_SETS, ROLLOUTS, SERVICES
@@ -99,7 +100,14 @@ class Actuator:
     async def run(self, actions: Sequence[Action], desired_weight: int | None) -> Outcome:
         for action in actions:
             self._check_allowed()
-            await self._do(action)
+            try:
+                await self._do(action)
+            except ApiError as exc:
+                # A refusal the user must fix names the object and the server's reason.
+                refused = refusal(action, exc, self._router_names())
+                if refused is None:
+                    raise
+                raise refused from exc
         if desired_weight is not None:
             for bound in self.routers:
                 result = await bound.router.verify_weight(bound.ctx, desired_weight)
@@ -109,6 +117,9 @@ class Actuator:
                         f"{desired_weight}"
                     )
         return self.outcome
+
+    def _router_names(self) -> str:
+        return ", ".join(b.router.name for b in self.routers)
 
     async def _do(self, action: Action) -> None:
         ns = self.namespace

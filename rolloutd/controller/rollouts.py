@@ -15,11 +15,12 @@ import gc
 import time
 from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import structlog
 
+from rolloutd.controller import failures
 from rolloutd.controller.actuator import Actuator, BoundRouter, WeightNotVerified
 from rolloutd.controller.patches import merge_patch
 from rolloutd.kube.client import ApiError, ClusterUnreachable, KubeClient
@@ -278,7 +279,14 @@ class RolloutController:
                 self.queue.done(key)
 
     def _log_failure(self, key: Key, exc: Exception) -> None:
-        expected = (ApiError, ClusterUnreachable, RouterError, WeightNotVerified, PermissionError)
+        expected = (
+            ApiError,
+            ClusterUnreachable,
+            RouterError,
+            WeightNotVerified,
+            PermissionError,
+            failures.WriteRefused,
+        )
         if isinstance(exc, expected):
             log.warning(
                 "reconcile failed",
@@ -306,7 +314,10 @@ class RolloutController:
         try:
             rollout = parse_rollout(obj)
         except InvalidRollout as exc:
-            await self._patch_status(obj, _invalid_status(obj, exc.errors))
+            status = _invalid_status(obj, exc.errors)
+            if status.get("message") != (obj.get("status") or {}).get("message"):
+                self.events.record_soon(obj, "Warning", "InvalidSpec", status["message"])
+            await self._patch_status(obj, status)
             return 20.0
         canary = rollout.spec.strategy.canary
         bound, states, unknown = self._routers(obj, rollout)
@@ -320,7 +331,14 @@ class RolloutController:
             analysis_runs=self.analysis_runs.by_index(OWNER_INDEX, obj["metadata"].get("uid")),
             analysis_templates=self._templates(namespace),
         )
-        result = plan(snapshot, self.clock())
+        try:
+            result = plan(snapshot, self.clock())
+        except Exception as exc:
+            # Never a crash loop in the log only: the Rollout says why it is stuck.
+            await self._report_failure(obj, failures.RECONCILE_ERROR, failures.planner_failure(exc))
+            raise
+        if _has_failure(obj):
+            result = replace(result, status=failures.clear(result.status))
         self.desired_weights[key] = result.desired_weight
         if result.checkpoint is not None:
             # A finished step is written down before the next one acts (see plan()).
@@ -340,11 +358,25 @@ class RolloutController:
         except RouterError as exc:
             self.events.record_soon(obj, "Warning", "TrafficRoutingError", str(exc))
             raise
+        except failures.WriteRefused as exc:
+            await self._report_failure(obj, exc.reason, str(exc))
+            raise
         self._count_corrections(obj, rollout, result, outcome.weight_changed)
         await self._write_plan_status(obj, result)
         keep = [s for s in (canary.canary_service, canary.stable_service) if s] if canary else []
         await self._release_services(namespace, name, keep=keep)
         return result.requeue_after.total_seconds() if result.requeue_after is not None else None
+
+    async def _report_failure(self, obj: JsonDict, reason: str, message: str) -> None:
+        """A condition (written only when it changes) and a Warning Event (counted)."""
+        message = failures.short(message)
+        self.events.record_soon(obj, "Warning", reason, message)
+        if not self.allowed():
+            return
+        try:
+            await self._patch_status(obj, failures.failed_status(obj, message, self.clock()))
+        except (ApiError, ClusterUnreachable) as exc:
+            log.warning("could not write the failure condition", error=str(exc))
 
     def _templates(self, namespace: str) -> dict[tuple[bool, str], JsonDict]:
         found: dict[tuple[bool, str], JsonDict] = {
@@ -575,6 +607,11 @@ def _managed_by(svc: JsonDict) -> list[tuple[str, str]]:
     meta = svc.get("metadata") or {}
     owner = (meta.get("annotations") or {}).get(MANAGED_BY_ANNOTATION)
     return [(meta.get("namespace") or "", owner)] if owner else []
+
+
+def _has_failure(obj: JsonDict) -> bool:
+    conditions = (obj.get("status") or {}).get("conditions") or []
+    return any(c.get("type") == failures.RECONCILE_ERROR for c in conditions)
 
 
 def _invalid_status(obj: JsonDict, errors: list[str]) -> JsonDict:

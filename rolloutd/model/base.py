@@ -13,6 +13,17 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from pydantic.alias_generators import to_camel
 
+INT32_MAX = 2**31 - 1
+INT32_MIN = -(2**31)
+
+Int32 = Annotated[int, Field(ge=INT32_MIN, le=INT32_MAX, json_schema_extra={"format": "int32"})]
+"""A Kubernetes int32 (most counts in Argo's types.go): bounded here and in the CRD, so an
+int64 (or a 400-digit number) is refused by the API server or reported as the field's error,
+and never reaches the planner's date arithmetic."""
+
+NonNegativeInt32 = Annotated[int, Field(ge=0, le=INT32_MAX, json_schema_extra={"format": "int32"})]
+"""An int32 count or number of seconds, which cannot be negative."""
+
 IntOrString = Annotated[int | str, Field(json_schema_extra={"x-kubernetes-int-or-string": True})]
 """Kubernetes' IntOrString (e.g. maxSurge: 1 or "25%")."""
 

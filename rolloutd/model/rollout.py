@@ -9,11 +9,20 @@ problem as `field.path: message`, the form the `InvalidSpec` condition and `lint
 from __future__ import annotations
 
 import re
+from decimal import Decimal
 from typing import Any
 
 from pydantic import Field, ValidationError
 
-from rolloutd.model.base import IntOrString, JsonObject, Model, validation_messages
+from rolloutd.model.base import (
+    INT32_MAX,
+    Int32,
+    IntOrString,
+    JsonObject,
+    Model,
+    NonNegativeInt32,
+    validation_messages,
+)
 
 ROLLOUT_API_VERSION = "argoproj.io/v1alpha1"
 INSTANCE_ID_LABEL = "argo-rollouts.argoproj.io/controller-instance-id"
@@ -65,8 +74,8 @@ class Pause(Model):
 
 
 class SetCanaryScale(Model):
-    weight: int | None = None
-    replicas: int | None = None
+    weight: Int32 | None = None
+    replicas: NonNegativeInt32 | None = None
     match_traffic_weight: bool | None = None
 
 
@@ -95,7 +104,7 @@ class RouteMatch(Model):
 class SetMirrorRoute(Model):
     name: str
     match: list[RouteMatch] | None = None
-    percentage: int | None = None
+    percentage: Int32 | None = None
 
 
 class AnalysisTemplateRef(Model):
@@ -119,7 +128,7 @@ class RolloutAnalysis(Model):
 
 
 class RolloutAnalysisBackground(RolloutAnalysis):
-    starting_step: int | None = None
+    starting_step: NonNegativeInt32 | None = None
 
 
 class PluginStep(Model):
@@ -128,7 +137,7 @@ class PluginStep(Model):
 
 
 class CanaryStep(Model):
-    set_weight: int | None = None
+    set_weight: Int32 | None = None
     pause: Pause | None = None
     set_canary_scale: SetCanaryScale | None = None
     analysis: RolloutAnalysis | None = None
@@ -167,12 +176,12 @@ class CanaryStep(Model):
 
 
 class TLSRoute(Model):
-    port: int | None = None
+    port: Int32 | None = None
     sni_hosts: list[str] | None = None
 
 
 class TCPRoute(Model):
-    port: int | None = None
+    port: Int32 | None = None
 
 
 class IstioVirtualService(Model):
@@ -209,7 +218,7 @@ class TrafficRouting(Model):
     smi: SMITrafficRouting | None = None
     plugins: JsonObject | None = None
     managed_routes: list[ManagedRoute] | None = None
-    max_traffic_weight: int | None = None
+    max_traffic_weight: NonNegativeInt32 | None = None
     nginx: JsonObject | None = None
     alb: JsonObject | None = None
     ambassador: JsonObject | None = None
@@ -228,7 +237,7 @@ class PingPong(Model):
 
 class ReplicaProgressThreshold(Model):
     type: str
-    value: int
+    value: Int32
 
 
 class CanaryStrategy(Model):
@@ -242,12 +251,12 @@ class CanaryStrategy(Model):
     anti_affinity: JsonObject | None = None
     canary_metadata: PodMetadata | None = None
     stable_metadata: PodMetadata | None = None
-    scale_down_delay_seconds: int | None = None
-    scale_down_delay_revision_limit: int | None = None
-    abort_scale_down_delay_seconds: int | None = None
+    scale_down_delay_seconds: NonNegativeInt32 | None = None
+    scale_down_delay_revision_limit: NonNegativeInt32 | None = None
+    abort_scale_down_delay_seconds: NonNegativeInt32 | None = None
     dynamic_stable_scale: bool | None = None
     ping_pong: PingPong | None = None
-    min_pods_per_replica_set: int | None = None
+    min_pods_per_replica_set: NonNegativeInt32 | None = None
     replica_progress_threshold: ReplicaProgressThreshold | None = None
 
 
@@ -257,23 +266,23 @@ class RolloutStrategy(Model):
 
 
 class RollbackWindow(Model):
-    revisions: int | None = None
+    revisions: NonNegativeInt32 | None = None
 
 
 class AnalysisRunStrategy(Model):
-    successful_run_history_limit: int | None = None
-    unsuccessful_run_history_limit: int | None = None
+    successful_run_history_limit: NonNegativeInt32 | None = None
+    unsuccessful_run_history_limit: NonNegativeInt32 | None = None
 
 
 class RolloutSpec(Model):
-    replicas: int | None = None
+    replicas: NonNegativeInt32 | None = None
     selector: LabelSelector | None = None
     template: JsonObject | None = None
     workload_ref: ObjectRef | None = None
-    min_ready_seconds: int | None = None
-    revision_history_limit: int | None = None
+    min_ready_seconds: NonNegativeInt32 | None = None
+    revision_history_limit: NonNegativeInt32 | None = None
     paused: bool | None = None
-    progress_deadline_seconds: int | None = None
+    progress_deadline_seconds: NonNegativeInt32 | None = None
     progress_deadline_abort: bool | None = None
     restart_at: str | None = None
     rollback_window: RollbackWindow | None = None
@@ -363,22 +372,44 @@ class Rollout(Model):
 
 # -- durations -------------------------------------------------------------------------------
 
+MAX_DURATION_SECONDS = INT32_MAX
+"""The longest duration rolloutd accepts (about 68 years): Argo's pause durations and delays are
+int32 seconds. Anything longer is refused, so no date arithmetic can overflow."""
 _GO_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h))+$")
 _GO_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1, "m": 60, "h": 3600}
+_UNIT_SECONDS = {
+    "ns": Decimal("1e-9"),
+    "us": Decimal("1e-6"),
+    "µs": Decimal("1e-6"),
+    "ms": Decimal("1e-3"),
+    "s": Decimal(1),
+    "m": Decimal(60),
+    "h": Decimal(3600),
+}
+_MAX_DIGITS = 20
+"""Longer numbers are over the cap whatever their unit (and Python refuses to read ints of
+thousands of digits), so they are not even converted."""
 
 
 def parse_duration(value: int | str) -> int:
     """Argo's pause duration: an int (or int string) is seconds, else a Go duration
-    (`30s`, `1m`, `1h30m`), truncated to whole seconds; -1 when it cannot be parsed."""
+    (`30s`, `1m`, `1h30m`), truncated to whole seconds; -1 when it cannot be parsed, and
+    `MAX_DURATION_SECONDS + 1` for anything longer than the cap (exact arithmetic: a
+    400-digit duration is "too long", never an overflow)."""
     if isinstance(value, int):
         return value
     text = value.strip()
     if re.fullmatch(r"-?\d+", text):
+        if len(text.lstrip("-").lstrip("0")) > _MAX_DIGITS:
+            return -1 if text.startswith("-") else MAX_DURATION_SECONDS + 1
         return int(text)
     if not _GO_DURATION.match(text):
         return -1
-    return int(sum(float(n) * _UNIT_SECONDS[u] for n, u in _GO_PART.findall(text)))
+    parts = _GO_PART.findall(text)
+    if any(len(number.split(".")[0].lstrip("0")) > _MAX_DIGITS for number, _ in parts):
+        return MAX_DURATION_SECONDS + 1
+    total = int(sum(Decimal(number) * _UNIT_SECONDS[unit] for number, unit in parts))
+    return min(total, MAX_DURATION_SECONDS + 1)
 
 
 # -- parsing and validation ------------------------------------------------------------------
@@ -406,11 +437,19 @@ def validate_rollout(obj: dict[str, Any]) -> list[str]:
         rollout = parse_rollout(obj)
     except InvalidRollout as exc:
         return exc.errors
-    return validate_spec(rollout.spec)
+    return validate_spec(rollout.spec, name=rollout.metadata.get("name"))
 
 
-def validate_spec(spec: RolloutSpec) -> list[str]:
+def validate_spec(spec: RolloutSpec, *, name: object = None) -> list[str]:
+    """Argo's semantic rules, and what the API server would refuse in the objects rolloutd
+    makes from the spec (the ReplicaSet's name, pod template and selector), so a bad spec is
+    an InvalidSpec naming the field before anything is written. `name` is the Rollout's."""
     errors: list[str] = []
+    if isinstance(name, str) and len(name) > MAX_ROLLOUT_NAME:
+        errors.append(
+            f"metadata.name: must be no more than {MAX_ROLLOUT_NAME} characters, so that the "
+            f"ReplicaSet name (<name>-<pod hash>) fits in {MAX_OBJECT_NAME}"
+        )
     if spec.replicas is not None and spec.replicas < 0:
         errors.append("spec.replicas: must be greater than or equal to 0")
     errors += _validate_selector(spec)
@@ -440,18 +479,170 @@ def validate_spec(spec: RolloutSpec) -> list[str]:
 def _validate_selector(spec: RolloutSpec) -> list[str]:
     if spec.workload_ref is not None:
         return []
+    errors = _validate_template(spec.template)
     selector = spec.selector
     if selector is None or (not selector.match_labels and not selector.match_expressions):
         return [
-            "spec.selector: This rollout is selecting all pods. A non-empty selector is required."
+            "spec.selector: This rollout is selecting all pods. A non-empty selector is required.",
+            *errors,
         ]
-    labels = ((spec.template or {}).get("metadata") or {}).get("labels") or {}
-    mismatched = [k for k, v in (selector.match_labels or {}).items() if labels.get(k) != v]
-    if mismatched:
+    for key, value in (selector.match_labels or {}).items():
+        errors += _label_errors("spec.selector.matchLabels", key, value)
+    for i, req in enumerate(selector.match_expressions or []):
+        path = f"spec.selector.matchExpressions[{i}]"
+        errors += _label_errors(path, req.key, None)
+        if req.operator not in _SELECTOR_OPERATORS:
+            errors.append(
+                f"{path}.operator: {req.operator!r} is not a valid selector operator "
+                f"(one of {', '.join(_SELECTOR_OPERATORS)})"
+            )
+        elif req.operator in ("In", "NotIn") and not req.values:
+            errors.append(f"{path}.values: must be specified when `operator` is 'In' or 'NotIn'")
+        elif req.operator in ("Exists", "DoesNotExist") and req.values:
+            errors.append(
+                f"{path}.values: may not be specified when `operator` is 'Exists' or 'DoesNotExist'"
+            )
+    if errors:
+        return errors
+    if not selector_matches(selector, template_labels(spec)):
         return ["spec.selector: `selector` does not match template `labels`"]
-    if not (spec.template or {}).get("spec", {}).get("containers"):
-        return ["spec.template.spec.containers: at least one container is required"]
     return []
+
+
+_SELECTOR_OPERATORS = ("In", "NotIn", "Exists", "DoesNotExist")
+
+
+def template_labels(spec: RolloutSpec) -> dict[str, str]:
+    """The pod template's labels; empty when the template is malformed (validate_spec says
+    how), so no caller has to guard against `labels: [app]` or `metadata: "x"`."""
+    meta = (spec.template or {}).get("metadata")
+    labels = meta.get("labels") if isinstance(meta, dict) else None
+    return labels if isinstance(labels, dict) else {}
+
+
+def selector_matches(selector: LabelSelector, labels: dict[str, str]) -> bool:
+    """A label selector's meaning (matchLabels and matchExpressions, all must hold)."""
+    for key, value in (selector.match_labels or {}).items():
+        if labels.get(key) != value:
+            return False
+    for req in selector.match_expressions or []:
+        values = req.values or []
+        present = req.key in labels
+        if req.operator == "In":
+            ok = present and labels[req.key] in values
+        elif req.operator == "NotIn":
+            ok = not present or labels[req.key] not in values
+        elif req.operator == "Exists":
+            ok = present
+        elif req.operator == "DoesNotExist":
+            ok = not present
+        else:
+            ok = False
+        if not ok:
+            return False
+    return True
+
+
+MAX_OBJECT_NAME = 253
+"""A ReplicaSet's name is a DNS subdomain."""
+MAX_POD_HASH = 10
+"""A pod-template-hash is a 32-bit number, safe-encoded: at most 10 characters."""
+MAX_ROLLOUT_NAME = MAX_OBJECT_NAME - 1 - MAX_POD_HASH
+_DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+_LABEL_NAME = re.compile(r"^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
+_DNS_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+
+
+def _label_errors(path: str, key: object, value: object) -> list[str]:
+    """What the API server says of a label key (and value, unless None)."""
+    errors: list[str] = []
+    if not isinstance(key, str):
+        return [f"{path}: label keys must be strings (got {key!r})"]
+    prefix, _, name = key.rpartition("/")
+    if (
+        len(name) > 63
+        or not _LABEL_NAME.match(name)
+        or ("/" in key and (not prefix or len(prefix) > 253 or not _DNS_SUBDOMAIN.match(prefix)))
+    ):
+        errors.append(
+            f"{path}: {key!r} is not a valid label key (an optional DNS subdomain prefix and "
+            "/, then at most 63 alphanumeric characters, '-', '_' or '.')"
+        )
+    if value is None:
+        return errors
+    if not isinstance(value, str):
+        errors.append(f"{path}.{key}: label values must be strings (got {value!r})")
+    elif value and (len(value) > 63 or not _LABEL_NAME.match(value)):
+        errors.append(
+            f"{path}.{key}: {value!r} is not a valid label value (at most 63 alphanumeric "
+            "characters, '-', '_' or '.')"
+        )
+    return errors
+
+
+def _validate_template(template: JsonObject | None) -> list[str]:
+    """The pod template's shape, as far as the ReplicaSet made from it would be refused."""
+    root = "spec.template"
+    if not template:
+        return [f"{root}.spec.containers: at least one container is required"]
+    errors: list[str] = []
+    meta = template.get("metadata")
+    if meta is not None and not isinstance(meta, dict):
+        errors.append(f"{root}.metadata: must be an object")
+        meta = None
+    for kind in ("labels", "annotations"):
+        values = (meta or {}).get(kind)
+        if values is None:
+            continue
+        if not isinstance(values, dict):
+            errors.append(f"{root}.metadata.{kind}: must be an object of strings")
+            continue
+        if kind == "labels":
+            for key, value in values.items():
+                errors += _label_errors(f"{root}.metadata.labels", key, value)
+        else:
+            errors += [
+                f"{root}.metadata.annotations.{key}: annotation values must be strings"
+                for key, value in values.items()
+                if not isinstance(value, str)
+            ]
+    pod = template.get("spec")
+    if not isinstance(pod, dict):
+        what = "is required" if pod is None else "must be an object"
+        return [*errors, f"{root}.spec: {what}"]
+    for kind in ("containers", "initContainers"):
+        errors += _validate_containers(pod.get(kind), f"{root}.spec.{kind}", kind == "containers")
+    return errors
+
+
+def _validate_containers(containers: object, path: str, required: bool) -> list[str]:
+    if containers is None or containers == []:
+        return [f"{path}: at least one container is required"] if required else []
+    if not isinstance(containers, list):
+        return [f"{path}: must be a list of containers"]
+    errors: list[str] = []
+    seen: set[str] = set()
+    for i, container in enumerate(containers):
+        item = f"{path}[{i}]"
+        if not isinstance(container, dict):
+            errors.append(f"{item}: must be an object")
+            continue
+        name = container.get("name")
+        if not isinstance(name, str) or not name:
+            errors.append(f"{item}.name: Required value")
+        elif len(name) > 63 or not _DNS_LABEL.match(name):
+            errors.append(
+                f"{item}.name: {name!r} must be a DNS label (at most 63 lowercase alphanumeric "
+                "characters or '-')"
+            )
+        elif name in seen:
+            errors.append(f"{item}.name: Duplicate value: {name!r}")
+        else:
+            seen.add(name)
+        image = container.get("image")
+        if not isinstance(image, str) or not image.strip():
+            errors.append(f"{item}.image: Required value")
+    return errors
 
 
 def _validate_canary(canary: CanaryStrategy) -> list[str]:
@@ -499,6 +690,8 @@ def _validate_canary(canary: CanaryStrategy) -> list[str]:
     ):
         if value is not None and value < 0:
             errors.append(f"{root}.{name}: must be greater than or equal to 0")
+    errors += _int_or_percent(canary.max_surge, f"{root}.maxSurge", max_percent=None)
+    errors += _int_or_percent(canary.max_unavailable, f"{root}.maxUnavailable", max_percent=100)
     if _is_zero(canary.max_surge) and _is_zero(canary.max_unavailable):
         errors.append(f"{root}.maxUnavailable: MaxSurge and MaxUnavailable cannot both be zero")
     managed = {r.name for r in (routing.managed_routes or [])} if routing else set()
@@ -526,7 +719,12 @@ def _validate_step(
         if seconds is None or seconds < 0:
             errors.append(
                 f"{path}.pause.duration: Duration needs to be greater than 0 "
-                f"(got {step.pause.duration!r}; use seconds or a value like 30s, 1m, 1h)"
+                f"(got {_short(step.pause.duration)}; use seconds or a value like 30s, 1m, 1h)"
+            )
+        elif seconds > MAX_DURATION_SECONDS:
+            errors.append(
+                f"{path}.pause.duration: must be at most {MAX_DURATION_SECONDS} seconds "
+                f"(got {_short(step.pause.duration)})"
             )
     scale = step.set_canary_scale
     if scale is not None:
@@ -563,6 +761,36 @@ def _validate_step(
     if mirror is not None and mirror.percentage is not None and not 0 <= mirror.percentage <= 100:
         errors.append(f"{path}.setMirrorRoute.percentage: must be between 0 and 100")
     return errors
+
+
+_PERCENT = re.compile(r"^(\d{1,10})%?$")
+
+
+def _int_or_percent(value: int | str | None, path: str, *, max_percent: int | None) -> list[str]:
+    """Kubernetes' IntOrString for maxSurge/maxUnavailable: a count, `"N%"` (or Argo's bare
+    `"N"`, read as a percentage), never negative, int32-sized; a percentage of unavailable
+    pods is at most 100%."""
+    if value is None:
+        return []
+    if isinstance(value, int):
+        if not 0 <= value <= INT32_MAX:
+            return [f"{path}: must be between 0 and {INT32_MAX} (got {value})"]
+        return []
+    match = _PERCENT.match(value.strip())
+    if match is None:
+        return [f"{path}: must be an integer or a percentage like '25%' (got {_short(value)})"]
+    percent = int(match.group(1))
+    if max_percent is not None and percent > max_percent:
+        return [f"{path}: must not be greater than {max_percent}% (got {_short(value)})"]
+    if percent > INT32_MAX:
+        return [f"{path}: must be at most {INT32_MAX}% (got {_short(value)})"]
+    return []
+
+
+def _short(value: object, limit: int = 40) -> str:
+    """A value for a message: hostile input must not make the condition huge."""
+    text = repr(value)
+    return text if len(text) <= limit else f"{text[:limit]}... ({len(text)} characters)"
 
 
 def _is_zero(value: int | str | None) -> bool:

@@ -29,9 +29,11 @@ from rolloutd.model.rollout import (
     CanaryStep,
     CanaryStrategy,
     RolloutStatus,
+    template_labels,
     unsupported_features,
     validate_spec,
 )
+from rolloutd.plan import claims
 from rolloutd.plan import status as st
 from rolloutd.plan.analysis import AnalysisOutcome, plan_analysis
 from rolloutd.plan.analysis import blocks as analysis_blocks
@@ -109,9 +111,6 @@ class _Planner:
         self.replicas = DEFAULT_REPLICAS if self.spec.replicas is None else self.spec.replicas
         routing = self.canary.traffic_routing
         self.routed = routing is not None
-        self.max_surge, self.max_unavailable = surge_and_unavailable(
-            self.canary.max_surge, self.canary.max_unavailable, self.replicas
-        )
         self.max_weight = (
             routing.max_traffic_weight if routing and routing.max_traffic_weight else None
         ) or DEFAULT_MAX_TRAFFIC_WEIGHT
@@ -134,7 +133,7 @@ class _Planner:
     # -- validation ---------------------------------------------------------------------------
 
     def spec_errors(self) -> list[str]:
-        errors = validate_spec(self.spec)
+        errors = validate_spec(self.spec, name=self.name)
         if analysis_blocks(self.spec):
             errors += analysis_spec_errors(
                 self.snap.raw or {"metadata": self.snap.rollout.metadata},
@@ -144,7 +143,7 @@ class _Planner:
         errors += list(self.snap.unknown_routers)
         for router in self.snap.routers:
             errors += list(router.errors)
-        labels = ((self.spec.template or {}).get("metadata") or {}).get("labels") or {}
+        labels = template_labels(self.spec)  # {} for a bad type: validate_spec reports it
         for field_name, svc_name in (
             ("canaryService", self.canary.canary_service),
             ("stableService", self.canary.stable_service),
@@ -187,6 +186,10 @@ class _Planner:
         if errors:
             return self.invalid(errors)
         st.remove_condition(self.conditions(), st.INVALID_SPEC)
+        # Only a valid spec is resolved (an invalid maxSurge is an InvalidSpec, not a crash).
+        self.max_surge, self.max_unavailable = surge_and_unavailable(
+            self.canary.max_surge, self.canary.max_unavailable, self.replicas
+        )
         if self.status.get("observedGeneration") != self.generation:
             for feature in unsupported_features(self.spec):
                 self.emit(
@@ -1336,8 +1339,11 @@ def plan(snapshot: Snapshot, now: dt.datetime) -> Plan:
         status = RolloutStatus.model_validate(result.status)
         snapshot = replace(snapshot, rollout=snapshot.rollout.model_copy(update={"status": status}))
         result = _Planner(snapshot, now).run()
+    # Healthy only once the Services and routers agree (see plan/claims.py).
+    result = claims.holds(snapshot, result)
     if checkpoint is None and not carried:
         return result
+    checkpoint = claims.holds(snapshot, checkpoint) if checkpoint is not None else None
     return replace(result, events=[*carried, *result.events], checkpoint=checkpoint)
 
 

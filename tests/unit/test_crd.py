@@ -63,10 +63,42 @@ def test_rollout_crd_shape() -> None:
         "plugin",
     } <= set(steps)
     assert steps["pause"]["properties"]["duration"] == {"x-kubernetes-int-or-string": True}
-    # No range limits in the schema: a bad weight must reach the controller (InvalidSpec),
-    # not be refused at the door with no condition to show.
-    assert "maximum" not in steps["setWeight"]
+    # No domain range limits in the schema: a bad weight must reach the controller
+    # (InvalidSpec), not be refused at the door with no condition to show; only the int32
+    # bounds of Argo's types, so an int64 never gets in.
+    assert steps["setWeight"] == {
+        "format": "int32",
+        "maximum": 2**31 - 1,
+        "minimum": -(2**31),
+        "type": "integer",
+    }
     status = schema["properties"]["status"]["properties"]
     assert {"HPAReplicas", "stableRS", "currentStepIndex", "pauseConditions", "canary"} <= set(
         status
     )
+
+
+def _integers(node: Any, path: str = "") -> list[tuple[str, dict[str, Any]]]:
+    found = []
+    if isinstance(node, dict):
+        if node.get("type") == "integer":
+            found.append((path, node))
+        for key, value in node.items():
+            found += _integers(value, f"{path}.{key}")
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            found += _integers(value, f"{path}[{i}]")
+    return found
+
+
+def test_every_spec_integer_is_an_int32() -> None:
+    crd = yaml.safe_load((CRD_DIR / "rollouts.argoproj.io.yaml").read_text())
+    spec = crd["spec"]["versions"][0]["schema"]["openAPIV3Schema"]["properties"]["spec"]
+    integers = _integers(spec)
+    assert len(integers) > 15
+    for path, node in integers:
+        assert node.get("format") == "int32", path
+        assert node.get("maximum") == 2**31 - 1, path
+    counts = {path.rsplit(".", 1)[-1]: node for path, node in integers}
+    for name in ("replicas", "progressDeadlineSeconds", "scaleDownDelaySeconds"):
+        assert counts[name]["minimum"] == 0, name
