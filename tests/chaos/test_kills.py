@@ -28,7 +28,7 @@ from tests.integration.test_metrics_daemon import Rolloutd
 pytestmark = [pytest.mark.sandbox, pytest.mark.chaos]
 
 KILLS = 200 if FULL else 50
-REVISIONS = 10 if FULL else 5
+REVISIONS = 10 if FULL else 4
 SEED = 11  # the kill times are random but the same on every run, so a failure reproduces
 
 

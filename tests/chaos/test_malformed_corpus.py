@@ -48,7 +48,10 @@ KNOWN_OPEN: dict[str, str] = {
     # Fixed by branch robust (merged): maxSurge/maxUnavailable garbage, negative and int64,
     # pause.duration int64 on update, template.spec a string, labels a list, containers a
     # string, duplicate container names, no image, a hostile label value.
-    "spec.template:huge-annotation": f"point 6 (annotations over 256 KiB), {ROBUST}",
+    "spec.template:huge-annotation": (
+        f"point 6 (annotations over 256 KiB): with robust merged, handled in one run of two, "
+        f"Degraded with no condition yet in the other; {ROBUST}"
+    ),
     # found by the corpus, not in the issue: accepted, with no condition
     "spec.restartAt=huge": f"not a date-time, yet no InvalidSpec; {ROBUST} (model)",
     "spec.strategy.canary.steps[0].plugin.name=hostile": f"unknown step plugin runs; {ROBUST}",

@@ -18,6 +18,7 @@ import pytest
 from rolloutd.kube.client import ApiError, KubeClient
 from rolloutd.kube.resources import ROLLOUTS, SERVICES, Resource
 from rolloutd.sandbox.cluster import Status
+from tests.chaos.conftest import FULL
 from tests.chaos.kit import (
     Steps,
     Tally,
@@ -39,6 +40,7 @@ from tests.e2e.harness import (
 from tests.integration.test_metrics_daemon import Rolloutd
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.chaos]
+COLOURS = ("yellow", "green", "red") if FULL else ("yellow",)
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 PAUSED_STEPS = [{"setWeight": 20}, {"pause": {}}, {"setWeight": 60}, {"pause": {"duration": 1}}]
 
@@ -146,7 +148,7 @@ async def test_two_daemons_race_a_lease_while_the_leader_is_killed(
         async with Monitor(kube, ns) as monitor, Steps(kube, ns) as steps:
             await apply_fast_seed(kube, ns)
             await eventually(lambda: healthy(kube, ns), "the first revision", timeout=120)
-            for revision, colour in enumerate(("yellow", "green")):
+            for revision, colour in enumerate(COLOURS):
                 since = len(monitor.weights)
                 image = f"argoproj/rollouts-demo:{colour}"
                 await set_image(kube, ns, image)
