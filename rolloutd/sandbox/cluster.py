@@ -187,7 +187,9 @@ class Sandbox:
             progress("control plane up; creating nodes and installing CRDs")
             asyncio.run(self._bootstrap(progress))
         except BaseException:
-            self.down(progress, quiet=True)
+            # The start-up failure is the news; a straggler `down` could not stop must not hide it.
+            with contextlib.suppress(SandboxError):
+                self.down(progress, quiet=True)
             raise
         status = self.status()
         for component in status.components:
