@@ -14,7 +14,9 @@ analysis:                 # metric limits and the web provider's egress; applied
 
 A missing ConfigMap means the defaults: every installed router enabled with its own defaults.
 A bad ConfigMap is reported (the error names the field) and the last good configuration
-stays in force.
+stays in force. Parsing is bounded (`MAX_CONFIG_BYTES`, `MAX_CONFIG_DEPTH`, no YAML aliases)
+and types are strict (`workers: true` is refused, not read as 1): whatever the ConfigMap
+holds, parsing ends in a `Config` or a `ConfigError`, never another exception.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ class RouterSettings(BaseModel):
     """`enabled` plus whatever settings the router itself reads (kept as given)."""
 
     model_config = ConfigDict(extra="allow", frozen=True)
-    enabled: bool = True
+    enabled: bool = Field(default=True, strict=True)
 
     def settings(self) -> dict[str, Any]:
         return dict(self.model_extra or {})
@@ -45,7 +47,7 @@ class Config(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     log_level: str = Field(default="info", alias="logLevel")
-    workers: int = Field(default=10, ge=1, le=200)
+    workers: int = Field(default=10, ge=1, le=200, strict=True)
     routers: dict[str, RouterSettings] | None = None
     """None: every installed router, enabled, with default settings."""
 
@@ -67,6 +69,10 @@ class Config(BaseModel):
     def router_settings(self) -> dict[str, dict[str, Any]]:
         return {name: s.settings() for name, s in (self.routers or {}).items()}
 
+    def unknown_routers(self, installed: list[str]) -> list[str]:
+        """Router names under `routers` that no installed router answers to (typos, mostly)."""
+        return sorted(name for name in self.routers or {} if name not in installed)
+
 
 class ConfigError(Exception):
     """The ConfigMap could not be used; `errors` name the fields."""
@@ -76,14 +82,42 @@ class ConfigError(Exception):
         self.errors = errors
 
 
+MAX_CONFIG_BYTES = 256 * 1024
+"""Far above any real configuration; bounds the parser's time and memory."""
+MAX_CONFIG_DEPTH = 32
+"""Nesting levels of mappings and lists. PyYAML builds nodes recursively, so a deep document
+raises RecursionError (not a YAMLError); the bound is checked on the event stream first, which
+PyYAML produces without recursion."""
+
+
 def parse_config_map(config_map: dict[str, Any] | None) -> Config:
-    """The configuration a ConfigMap object holds (defaults for None); raises ConfigError."""
+    """The configuration a ConfigMap object holds (defaults for None); raises ConfigError
+    and nothing else."""
+    try:
+        return _parse(config_map)
+    except ConfigError:
+        raise
+    except Exception as exc:  # whatever it is (RecursionError, MemoryError...), not fatal
+        raise ConfigError(
+            [f"data.{CONFIG_KEY}: cannot be read ({type(exc).__name__}: {exc})"[:500]]
+        ) from None
+
+
+def _parse(config_map: dict[str, Any] | None) -> Config:
     if config_map is None:
         return Config()
     text = (config_map.get("data") or {}).get(CONFIG_KEY)
     if text is None:
         return Config()
+    if not isinstance(text, str):
+        raise ConfigError([f"data.{CONFIG_KEY}: must be a string, got {type(text).__name__}"])
+    size = len(text.encode("utf-8", errors="replace"))
+    if size > MAX_CONFIG_BYTES:
+        raise ConfigError(
+            [f"data.{CONFIG_KEY}: {size} bytes, more than the {MAX_CONFIG_BYTES} allowed"]
+        )
     try:
+        _check_shape(text)
         raw = yaml.safe_load(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
@@ -97,3 +131,25 @@ def parse_config_map(config_map: dict[str, Any] | None) -> Config:
         return Config.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(validation_messages(exc, root=f"data.{CONFIG_KEY}")) from None
+
+
+def _check_shape(text: str) -> None:
+    """Refuse documents nested deeper than MAX_CONFIG_DEPTH, and aliases (an alias bomb is
+    small text that expands into a huge structure once compared or copied)."""
+    depth = 0
+    for event in yaml.parse(text, Loader=yaml.SafeLoader):
+        if isinstance(event, yaml.AliasEvent):
+            line = event.start_mark.line + 1 if event.start_mark else 0
+            raise ConfigError([f"data.{CONFIG_KEY}: YAML aliases are not allowed (line {line})"])
+        if isinstance(event, yaml.CollectionStartEvent):
+            depth += 1
+            if depth > MAX_CONFIG_DEPTH:
+                line = event.start_mark.line + 1 if event.start_mark else 0
+                raise ConfigError(
+                    [
+                        f"data.{CONFIG_KEY}: nested more than {MAX_CONFIG_DEPTH} levels deep "
+                        f"(line {line})"
+                    ]
+                )
+        elif isinstance(event, yaml.CollectionEndEvent):
+            depth -= 1

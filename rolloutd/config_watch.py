@@ -11,6 +11,9 @@
   configuration stays in force. Only the leader records the Event, so two replicas do not
   report the same mistake twice and a standby never writes.
 - A deleted ConfigMap means the defaults, as at start.
+- Router names under `routers` that no installed router answers to are reported (a warning
+  log line naming them, and /readyz detail `warnings`): a typo would otherwise silently leave
+  a router with its defaults.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from rolloutd.kube.client import KubeClient
 from rolloutd.kube.events import EventRecorder
 from rolloutd.kube.informer import Informer, strip_managed_fields
 from rolloutd.kube.resources import CONFIG_MAPS
+from rolloutd.traffic.registry import RouterRegistry
 
 JsonDict = dict[str, Any]
 log = structlog.get_logger("rolloutd.config")
@@ -46,10 +50,12 @@ class ConfigWatcher:
         may_record: Callable[[], bool] = lambda: True,
         workers_pinned: bool = False,
         set_level: Callable[[str], None] = logs.set_level,
+        installed: list[str] | None = None,
     ) -> None:
         """`started` is the configuration the process was built with; `initial` the ConfigMap
         it came from (None: missing) and `initial_errors` what was wrong with it, if anything.
-        `workers_pinned`: --workers was given, so the ConfigMap's `workers` is not used."""
+        `workers_pinned`: --workers was given, so the ConfigMap's `workers` is not used.
+        `installed`: the router names this process has (default: its entry points)."""
         self.kube = kube
         self.namespace = namespace
         self.name = name
@@ -66,6 +72,8 @@ class ConfigWatcher:
         self._bad: JsonDict | None = initial if self.errors else None
         self._latest: JsonDict | None = initial
         self._changed = asyncio.Event()
+        self._installed = installed
+        self.warnings: list[str] = []
 
     # -- state, for /readyz and metrics ----------------------------------------------------
 
@@ -83,6 +91,7 @@ class ConfigWatcher:
             "valid": self.valid,
             "errors": list(self.errors),
             "restartPending": list(self.pending_restart),
+            "warnings": list(self.warnings),
         }
 
     # -- running ----------------------------------------------------------------------------
@@ -91,6 +100,7 @@ class ConfigWatcher:
         """Watch the ConfigMap and apply each new version until cancelled."""
         informer = Informer(self.kube, CONFIG_MAPS, namespace=self.namespace, transform=self._slim)
         informer.add_handler(self._on_change)
+        self._check_routers(self.started)
         await self._report_bad()
         async with asyncio.TaskGroup() as tasks:
             tasks.create_task(informer.run(), name="config-informer")
@@ -148,7 +158,26 @@ class ConfigWatcher:
         self.active = self.active.model_copy(
             update={"log_level": new.log_level, "analysis": new.analysis}
         )
+        self._check_routers(new)
         self._check_restart(new)
+
+    def _check_routers(self, config: Config) -> None:
+        if self._installed is None:
+            self._installed = list(RouterRegistry().available)
+        unknown = config.unknown_routers(self._installed)
+        self.warnings = (
+            [f"data.config.yaml.routers: unknown router(s) {', '.join(unknown)} (installed: "
+             f"{', '.join(sorted(self._installed)) or 'none'}); their settings are unused"]
+            if unknown
+            else []
+        )  # fmt: skip
+        if unknown:
+            log.warning(
+                "configuration names routers that are not installed; their settings are unused",
+                unknown=unknown,
+                installed=sorted(self._installed),
+                config_map=f"{self.namespace}/{self.name}",
+            )
 
     def _check_restart(self, new: Config) -> None:
         pending = []

@@ -3,8 +3,11 @@ kube-controller-manager, kube-scheduler and kwok (which plays the kubelet for fa
 
 Everything the cluster has lives in one folder (`ROLLOUTD_SANDBOX_HOME`, default
 `~/.local/state/rolloutd/sandbox`): certificates, the admin kubeconfig, etcd's data, one log
-per component and the process ids. `up` is idempotent; `down` stops every process it started
-and removes the cluster's data, keeping the logs for debugging.
+per component and the process ids. `up` is idempotent; `down` stops every process of the
+sandbox and removes the cluster's data, keeping the logs for debugging. `down` does not trust
+the pid file alone: a component restarted by hand (an etcd started again with the same data
+dir) is found by its command line naming this folder, or by its listening on the sandbox's
+ports. `restart` stops and starts one component and records its new pid.
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from rolloutd.sandbox.binaries import SandboxError, ensure_binaries, tail
 
 Progress = Callable[[str], None]
 NODE_COUNT = 3
+COMPONENTS = ("etcd", "kube-apiserver", "kube-controller-manager", "kube-scheduler", "kwok")
+"""In order of start; stopped in reverse."""
 _STARTUP_TIMEOUT = 60.0
 
 
@@ -99,17 +104,29 @@ class Sandbox:
             return {}
         return {str(k): int(v) for k, v in data.items()}
 
+    def running(self) -> dict[str, list[int]]:
+        """Every live process of this sandbox, by component: the pid file's, and any other
+        whose command line names this sandbox's folder or that listens on its ports."""
+        found: dict[str, list[int]] = {name: [] for name in COMPONENTS}
+        for name, pid in self._read_pids().items():
+            if name in found and _alive(pid, name):
+                found[name].append(pid)
+        home = f"{self.home.resolve()}/"
+        listeners = _listening_pids({self.port, self.etcd_port, self.etcd_peer_port})
+        for pid, argv, cwd in _processes():
+            name = os.path.basename(argv[0]) if argv else ""
+            if name not in found or pid in found[name]:
+                continue
+            ours = pid in listeners or cwd == home or any(home in arg for arg in argv[1:])
+            if ours and _alive(pid, name):
+                found[name].append(pid)
+        return found
+
     def status(self) -> Status:
-        pids = self._read_pids()
+        running = self.running()
         components = [
-            ComponentState(name, pids.get(name), _alive(pids.get(name), name))
-            for name in (
-                "etcd",
-                "kube-apiserver",
-                "kube-controller-manager",
-                "kube-scheduler",
-                "kwok",
-            )
+            ComponentState(name, running[name][0] if running[name] else None, bool(running[name]))
+            for name in COMPONENTS
         ]
         ready = components[1].running and self._api_ready()
         return Status(self.home, self.kubeconfig, self.server, components, ready)
@@ -154,54 +171,25 @@ class Sandbox:
         self._write_kubeconfig(certs)
         pids: dict[str, int] = {}
         try:
-            pids["etcd"] = self._spawn(bins, "etcd", self._etcd_args())
+            pids["etcd"] = self._spawn(bins, "etcd", self._args("etcd"))
             self._save_pids(pids)
             self._wait(
                 "etcd", pids["etcd"], lambda: _http_ok(f"http://127.0.0.1:{self.etcd_port}/health")
             )
-            pids["kube-apiserver"] = self._spawn(bins, "kube-apiserver", self._apiserver_args())
+            pids["kube-apiserver"] = self._spawn(
+                bins, "kube-apiserver", self._args("kube-apiserver")
+            )
             self._save_pids(pids)
             self._wait("kube-apiserver", pids["kube-apiserver"], self._api_ready)
-            kubeconfig = str(self.kubeconfig)
-            pids["kube-controller-manager"] = self._spawn(
-                bins,
-                "kube-controller-manager",
-                [
-                    f"--kubeconfig={kubeconfig}",
-                    "--leader-elect=false",
-                    "--secure-port=0",
-                    f"--root-ca-file={certs.ca_cert}",
-                    f"--service-account-private-key-file={certs.sa_key}",
-                    f"--cluster-signing-cert-file={certs.ca_cert}",
-                    f"--cluster-signing-key-file={certs.ca_key}",
-                    "--use-service-account-credentials=false",
-                    "--kube-api-qps=200",
-                    "--kube-api-burst=400",
-                    "--concurrent-replicaset-syncs=20",
-                    "--concurrent-gc-syncs=40",
-                    "--controllers=*,-nodeipam,-cloud-node-lifecycle,-route,-service",
-                ],
-            )
-            pids["kube-scheduler"] = self._spawn(
-                bins,
-                "kube-scheduler",
-                [f"--kubeconfig={kubeconfig}", "--leader-elect=false", "--secure-port=0"],
-            )
-            pids["kwok"] = self._spawn(
-                bins,
-                "kwok",
-                [
-                    f"--kubeconfig={kubeconfig}",
-                    "--manage-all-nodes=true",
-                    "--node-lease-duration-seconds=40",
-                    "--server-address=",
-                ],
-            )
+            for name in COMPONENTS[2:]:
+                pids[name] = self._spawn(bins, name, self._args(name))
             self._save_pids(pids)
             progress("control plane up; creating nodes and installing CRDs")
             asyncio.run(self._bootstrap(progress))
         except BaseException:
-            self.down(progress, quiet=True)
+            # The start-up failure is the news; a straggler `down` could not stop must not hide it.
+            with contextlib.suppress(SandboxError):
+                self.down(progress, quiet=True)
             raise
         status = self.status()
         for component in status.components:
@@ -231,6 +219,39 @@ class Sandbox:
                         "ROLLOUTD_SANDBOX_PORT=<port> (the sandbox uses that port and the next "
                         "two)"
                     ) from exc
+
+    def _args(self, name: str) -> list[str]:
+        if name == "etcd":
+            return self._etcd_args()
+        if name == "kube-apiserver":
+            return self._apiserver_args()
+        kubeconfig = f"--kubeconfig={self.kubeconfig}"
+        if name == "kube-controller-manager":
+            return [
+                kubeconfig,
+                "--leader-elect=false",
+                "--secure-port=0",
+                f"--root-ca-file={self.pki_dir / 'ca.crt'}",
+                f"--service-account-private-key-file={self.pki_dir / 'sa.key'}",
+                f"--cluster-signing-cert-file={self.pki_dir / 'ca.crt'}",
+                f"--cluster-signing-key-file={self.pki_dir / 'ca.key'}",
+                "--use-service-account-credentials=false",
+                "--kube-api-qps=200",
+                "--kube-api-burst=400",
+                "--concurrent-replicaset-syncs=20",
+                "--concurrent-gc-syncs=40",
+                "--controllers=*,-nodeipam,-cloud-node-lifecycle,-route,-service",
+            ]
+        if name == "kube-scheduler":
+            return [kubeconfig, "--leader-elect=false", "--secure-port=0"]
+        if name == "kwok":
+            return [
+                kubeconfig,
+                "--manage-all-nodes=true",
+                "--node-lease-duration-seconds=40",
+                "--server-address=",
+            ]
+        raise SandboxError(f"unknown sandbox component {name!r}; one of {', '.join(COMPONENTS)}")
 
     def _etcd_args(self) -> list[str]:
         peer = f"http://127.0.0.1:{self.etcd_peer_port}"
@@ -271,8 +292,8 @@ class Sandbox:
             "--profiling=false",
         ]
 
-    def _spawn(self, bins: Path, name: str, args: list[str]) -> int:
-        log = (self.logs / f"{name}.log").open("wb")
+    def _spawn(self, bins: Path, name: str, args: list[str], *, append: bool = False) -> int:
+        log = (self.logs / f"{name}.log").open("ab" if append else "wb")
         proc = subprocess.Popen(
             [str(bins / name), *args],
             stdout=log,
@@ -366,17 +387,36 @@ class Sandbox:
     # -- down ---------------------------------------------------------------------------------
 
     def down(self, progress: Progress, *, quiet: bool = False) -> None:
-        pids = self._read_pids()
         # Stop in reverse order of start, so nothing logs errors about what went before it.
-        order = ["kwok", "kube-scheduler", "kube-controller-manager", "kube-apiserver", "etcd"]
-        for name in order:
-            pid = pids.get(name)
-            if pid and _alive(pid, name):
+        for name in reversed(COMPONENTS):
+            for pid in self.running()[name]:
                 _stop(pid)
+        left = {name: pids for name, pids in self.running().items() if pids}
         self._pids.unlink(missing_ok=True)
         shutil.rmtree(self.home / "etcd-data", ignore_errors=True)
+        if left:
+            raise SandboxError(f"sandbox processes still running after SIGKILL: {left}")
         if not quiet:
             progress(f"sandbox stopped; logs kept in {self.logs}")
+
+    def restart(self, name: str, progress: Progress) -> int:
+        """Stop one component (every process of it) and start it again with the same flags
+        and data; records the new pid, waits until it serves, returns the pid."""
+        args = self._args(name)
+        bins = ensure_binaries(progress)
+        for pid in self.running()[name]:
+            _stop(pid)
+        pids = self._read_pids()
+        pids[name] = self._spawn(bins, name, args, append=True)
+        self._save_pids(pids)
+        if name == "etcd":
+            self._wait(
+                name, pids[name], lambda: _http_ok(f"http://127.0.0.1:{self.etcd_port}/health")
+            )
+        elif name == "kube-apiserver":
+            self._wait(name, pids[name], self._api_ready)
+        progress(f"{name} restarted (pid {pids[name]})")
+        return pids[name]
 
 
 async def apply_crd(kube: KubeClient, doc: dict[str, Any]) -> None:
@@ -475,24 +515,93 @@ def _alive(pid: int | None, name: str) -> bool:
     return os.path.basename(cmdline) == name
 
 
-def _stop(pid: int, grace: float = 10.0) -> None:
+def _processes() -> list[tuple[int, list[str], str]]:
+    """(pid, argv, cwd with a trailing slash) of every process we may inspect."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            argv = [
+                a.decode(errors="replace") for a in (entry / "cmdline").read_bytes().split(b"\0")
+            ]
+            cwd = os.readlink(entry / "cwd") + "/"
+        except OSError:  # gone, or not ours to read
+            continue
+        found.append((int(entry.name), [a for a in argv if a], cwd))
+    return found
+
+
+def _listening_pids(ports: set[int]) -> set[int]:
+    """Pids holding a listening TCP socket on one of `ports` (from /proc/net/tcp*)."""
+    inodes: set[str] = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            # local_address is HEXIP:HEXPORT; state 0A is LISTEN.
+            if (
+                len(fields) > 9
+                and fields[3] == "0A"
+                and int(fields[1].rsplit(":", 1)[1], 16) in ports
+            ):
+                inodes.add(fields[9])
+    if not inodes:
+        return set()
+    wanted = {f"socket:[{inode}]" for inode in inodes}
+    pids: set[int] = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            for fd in (entry / "fd").iterdir():
+                if os.readlink(fd) in wanted:
+                    pids.add(int(entry.name))
+                    break
+        except OSError:
+            continue
+    return pids
+
+
+def _signal(pid: int, sig: signal.Signals) -> bool:
+    """Signal pid's process group when it leads one (our spawns do), else pid alone (a
+    component started by hand); False when it is gone."""
     try:
-        os.killpg(pid, signal.SIGTERM)
+        if os.getpgid(pid) == pid:
+            os.killpg(pid, sig)
+        else:
+            os.kill(pid, sig)
     except ProcessLookupError:
+        return False
+    return True
+
+
+def _stop(pid: int, grace: float = 10.0) -> None:
+    # A stopped (SIGSTOP) process cannot act on SIGTERM until continued.
+    if not _signal(pid, signal.SIGTERM) or not _signal(pid, signal.SIGCONT):
         return
     deadline = time.monotonic() + grace
     while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return
         _reap(pid)
+        if not _exists_pid(pid):
+            return
         time.sleep(0.1)
+    _signal(pid, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline and _exists_pid(pid):
+        _reap(pid)
+        time.sleep(0.05)
+
+
+def _exists_pid(pid: int) -> bool:
     try:
-        os.killpg(pid, signal.SIGKILL)
-    except ProcessLookupError:
-        return
-    _reap(pid)
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[-1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"
 
 
 def _reap(pid: int) -> None:

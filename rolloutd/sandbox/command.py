@@ -7,7 +7,7 @@ import sys
 
 from rolloutd.kube.client import ApiError, ClusterUnreachable
 from rolloutd.sandbox.binaries import SandboxError
-from rolloutd.sandbox.cluster import Sandbox
+from rolloutd.sandbox.cluster import COMPONENTS, Sandbox
 
 
 def _progress(message: str) -> None:
@@ -25,6 +25,12 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     actions.add_parser("up", help="start the sandbox (idempotent); prints its KUBECONFIG")
     actions.add_parser("down", help="stop every sandbox process and drop the cluster's data")
     actions.add_parser("status", help="show which components run and where the files are")
+    restart = actions.add_parser(
+        "restart",
+        help="stop one component and start it again with the same flags and data (its new pid "
+        "is recorded, so `down` stops it)",
+    )
+    restart.add_argument("component", choices=COMPONENTS)
     parser.set_defaults(handler=run)
 
 
@@ -35,6 +41,9 @@ def run(args: argparse.Namespace) -> int:
             status = sandbox.up(_progress)
             print(f"kubeconfig: {status.kubeconfig}")
             print(f"export KUBECONFIG={status.kubeconfig}")
+            return 0
+        if args.sandbox_command == "restart":
+            sandbox.restart(args.component, _progress)
             return 0
         if args.sandbox_command == "down":
             sandbox.down(_progress)
