@@ -8,6 +8,7 @@ problem as `field.path: message`, the form the `InvalidSpec` condition and `lint
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from decimal import Decimal
 from typing import Any
@@ -460,6 +461,7 @@ def validate_spec(spec: RolloutSpec, *, name: object = None) -> list[str]:
         errors.append("spec.strategy: one of canary or blueGreen must be set")
     if strategy.canary is not None:
         errors += _validate_canary(strategy.canary)
+    errors += _validate_references(spec)
     for name, value in (
         ("revisionHistoryLimit", spec.revision_history_limit),
         ("progressDeadlineSeconds", spec.progress_deadline_seconds),
@@ -473,6 +475,59 @@ def validate_spec(spec: RolloutSpec, *, name: object = None) -> list[str]:
         and spec.progress_deadline_seconds <= spec.min_ready_seconds
     ):
         errors.append("spec.progressDeadlineSeconds: must be greater than minReadySeconds")
+    return errors
+
+
+_WORKLOAD_KINDS = {"Deployment": "apps/v1", "ReplicaSet": "apps/v1", "PodTemplate": "v1"}
+"""What Argo's workloadRef can point at, and the apiVersion of each."""
+_PLUGIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
+
+
+def _validate_references(spec: RolloutSpec) -> list[str]:
+    """Fields that name something (a time, a workload, a step plugin, pod metadata): refused
+    when they could not name anything real, even where rolloutd does not act on them yet."""
+    errors: list[str] = []
+    if spec.restart_at is not None:
+        try:
+            dt.datetime.fromisoformat(spec.restart_at)
+        except ValueError:
+            shown = spec.restart_at if len(spec.restart_at) <= 40 else spec.restart_at[:40] + "..."
+            errors.append(f"spec.restartAt: {shown!r} is not an RFC 3339 date-time")
+    ref = spec.workload_ref
+    if ref is not None:
+        root = "spec.workloadRef"
+        if ref.kind not in _WORKLOAD_KINDS:
+            errors.append(f"{root}.kind: must be one of {', '.join(_WORKLOAD_KINDS)}")
+        elif ref.api_version != _WORKLOAD_KINDS[ref.kind]:
+            errors.append(f"{root}.apiVersion: must be {_WORKLOAD_KINDS[ref.kind]} for {ref.kind}")
+        if not ref.name or len(ref.name) > MAX_OBJECT_NAME or not _DNS_SUBDOMAIN.match(ref.name):
+            errors.append(f"{root}.name: must be the name of a {ref.kind or 'workload'}")
+        if ref.scale_down not in (None, "never", "onsuccess", "progressively"):
+            errors.append(f"{root}.scaleDown: must be one of never, onsuccess, progressively")
+    canary = spec.strategy.canary
+    if canary is None:
+        return errors
+    for i, step in enumerate(canary.steps or []):
+        plugin = step.plugin
+        if plugin is not None and (len(plugin.name) > 253 or not _PLUGIN_NAME.match(plugin.name)):
+            errors.append(
+                f"spec.strategy.canary.steps[{i}].plugin.name: not a plugin name "
+                "(letters, digits, '.', '_', '-', one optional '/', at most 253 characters)"
+            )
+    for field, meta in (
+        ("canaryMetadata", canary.canary_metadata),
+        ("stableMetadata", canary.stable_metadata),
+    ):
+        if meta is None:
+            continue
+        path = f"spec.strategy.canary.{field}"
+        for key, value in (meta.labels or {}).items():
+            errors += _label_errors(f"{path}.labels", key, value)
+        for key in meta.annotations or {}:
+            errors += [
+                message.replace("label key", "annotation key")
+                for message in _label_errors(f"{path}.annotations", key, None)
+            ]
     return errors
 
 

@@ -52,17 +52,6 @@ KNOWN_OPEN: dict[str, str] = {
         f"point 6 (annotations over 256 KiB): with robust merged, handled in one run of two, "
         f"Degraded with no condition yet in the other; {ROBUST}"
     ),
-    # found by the corpus, not in the issue: accepted, with no condition
-    "spec.restartAt=huge": f"not a date-time, yet no InvalidSpec; {ROBUST} (model)",
-    "spec.strategy.canary.steps[0].plugin.name=hostile": f"unknown step plugin runs; {ROBUST}",
-    "spec.workloadRef.apiVersion=hostile": f"workloadRef ignored next to a template; {ROBUST}",
-    "spec.workloadRef.kind=huge": f"workloadRef ignored next to a template; {ROBUST}",
-    "spec.strategy.canary.canaryMetadata.annotations=hostile-key": (
-        f"invalid annotation key, never refused (canaryMetadata not applied?); {ROBUST}"
-    ),
-    "spec.strategy.canary.stableMetadata.annotations=hostile-key": (
-        f"invalid annotation key, never refused (stableMetadata not applied?); {ROBUST}"
-    ),
     "spec.template:deep-spec": (
         "accepted: the API server prunes unknown pod fields (Argo alike); the 300 levels did "
         "not hurt the daemon. A case to rethink rather than a bug"

@@ -102,6 +102,36 @@ PLANNABLE = [
     ("container without image", _template(_no_image), "spec.template.spec.containers[0].image: "),
     ("matchExpressions miss the labels", _expressions, "spec.selector: "),
     ("a name too long for the ReplicaSet", _long_name, "metadata.name: "),
+    ("restartAt not a time", lambda b: b["spec"].update(restartAt="x" * 1000), "spec.restartAt: "),
+    (
+        "a hostile step plugin name",
+        lambda b: b["spec"]["strategy"]["canary"]["steps"].insert(
+            0, {"plugin": {"name": "a\u202e; rm -rf /"}}
+        ),
+        "spec.strategy.canary.steps[0].plugin.name: ",
+    ),
+    (
+        "workloadRef apiVersion garbage",
+        lambda b: b["spec"].update(
+            workloadRef={"apiVersion": "<x>", "kind": "Deployment", "name": "demo"}
+        ),
+        "spec.workloadRef.apiVersion: ",
+    ),
+    (
+        "workloadRef kind garbage",
+        lambda b: b["spec"].update(workloadRef={"apiVersion": "apps/v1", "kind": "K" * 300}),
+        "spec.workloadRef.kind: ",
+    ),
+    (
+        "canaryMetadata annotation key",
+        _canary(canaryMetadata={"annotations": {"not a key!": "v"}}),
+        "spec.strategy.canary.canaryMetadata.annotations: ",
+    ),
+    (
+        "stableMetadata label value",
+        _canary(stableMetadata={"labels": {"role": "<stable>"}}),
+        "spec.strategy.canary.stableMetadata.labels.role: ",
+    ),
 ]
 
 # Out of the int32 range: refused by the CRD's schema; in lint (and a controller under a
