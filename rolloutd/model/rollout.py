@@ -599,6 +599,8 @@ def selector_matches(selector: LabelSelector, labels: dict[str, str]) -> bool:
 
 
 MAX_OBJECT_NAME = 253
+MAX_ANNOTATIONS_BYTES = 256 * 1024
+"""The API server's limit on an object's annotations, keys and values together."""
 """A ReplicaSet's name is a DNS subdomain."""
 MAX_POD_HASH = 10
 """A pod-template-hash is a 32-bit number, safe-encoded: at most 10 characters."""
@@ -661,6 +663,12 @@ def _validate_template(template: JsonObject | None) -> list[str]:
                 for key, value in values.items()
                 if not isinstance(value, str)
             ]
+            size = sum(len(str(k)) + len(str(v)) for k, v in values.items())
+            if size > MAX_ANNOTATIONS_BYTES:
+                errors.append(
+                    f"{root}.metadata.annotations: Too long: must have at most "
+                    f"{MAX_ANNOTATIONS_BYTES} bytes (has {size})"
+                )
     pod = template.get("spec")
     if not isinstance(pod, dict):
         what = "is required" if pod is None else "must be an object"

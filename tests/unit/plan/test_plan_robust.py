@@ -102,6 +102,11 @@ PLANNABLE = [
     ("container without image", _template(_no_image), "spec.template.spec.containers[0].image: "),
     ("matchExpressions miss the labels", _expressions, "spec.selector: "),
     ("a name too long for the ReplicaSet", _long_name, "metadata.name: "),
+    (
+        "annotations over 256 KiB",
+        _template(lambda t: t["metadata"].update(annotations={"big": "x" * 300_000})),
+        "spec.template.metadata.annotations: Too long",
+    ),
     ("restartAt not a time", lambda b: b["spec"].update(restartAt="x" * 1000), "spec.restartAt: "),
     (
         "a hostile step plugin name",
