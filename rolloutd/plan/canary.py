@@ -36,7 +36,7 @@ from rolloutd.plan import status as st
 from rolloutd.plan.analysis import AnalysisOutcome, plan_analysis
 from rolloutd.plan.analysis import blocks as analysis_blocks
 from rolloutd.plan.analysis import spec_errors as analysis_spec_errors
-from rolloutd.plan.hashing import pod_template_hash, steps_hash
+from rolloutd.plan.hashing import TemplateEncodingError, pod_template_hash, steps_hash
 from rolloutd.plan.replicas import (
     Pods,
     basic_canary_sizes,
@@ -196,7 +196,10 @@ class _Planner:
                 )
 
         template = self.spec.template or {}
-        pod_hash = pod_template_hash(template, self.status.get("collisionCount"))
+        try:
+            pod_hash = pod_template_hash(template, self.status.get("collisionCount"))
+        except TemplateEncodingError as err:  # Argo cannot decode such a template either
+            return self.invalid([str(err)])
         by_hash = {rs.pod_hash: rs for rs in self.snap.replica_sets}
         new_rs = by_hash.get(pod_hash)
         stable_hash = self.status.get("stableRS") or ""
