@@ -13,7 +13,7 @@ STRUCTS: dict[str, tuple[tuple[str, str, int], ...]] = {
     "core/v1.AWSElasticBlockStoreVolumeSource": (
         ("volumeID", "string", 0),
         ("fsType", "string", 1),
-        ("partition", "int", 1),
+        ("partition", "int32", 1),
         ("readOnly", "bool", 1),
     ),
     "core/v1.Affinity": (
@@ -87,7 +87,7 @@ STRUCTS: dict[str, tuple[tuple[str, str, int], ...]] = {
     "core/v1.ConfigMapVolumeSource": (
         ("name", "string", 1),
         ("items", "slice:struct:core/v1.KeyToPath", 1),
-        ("defaultMode", "ptr:int", 1),
+        ("defaultMode", "ptr:int32", 1),
         ("optional", "ptr:bool", 1),
     ),
     "core/v1.Container": (
@@ -119,8 +119,8 @@ STRUCTS: dict[str, tuple[tuple[str, str, int], ...]] = {
     ),
     "core/v1.ContainerPort": (
         ("name", "string", 1),
-        ("hostPort", "int", 1),
-        ("containerPort", "int", 0),
+        ("hostPort", "int32", 1),
+        ("containerPort", "int32", 0),
         ("protocol", "string", 1),
         ("hostIP", "string", 1),
     ),
@@ -134,7 +134,7 @@ STRUCTS: dict[str, tuple[tuple[str, str, int], ...]] = {
     ),
     "core/v1.ContainerRestartRuleOnExitCodes": (
         ("operator", "string", 1),
-        ("values", "slice:int", 1),
+        ("values", "slice:int32", 1),
     ),
     "core/v1.DownwardAPIProjection": (
         ("items", "slice:struct:core/v1.DownwardAPIVolumeFile", 1),
@@ -143,11 +143,11 @@ STRUCTS: dict[str, tuple[tuple[str, str, int], ...]] = {
         ("path", "string", 0),
         ("fieldRef", "ptr:struct:core/v1.ObjectFieldSelector", 1),
         ("resourceFieldRef", "ptr:struct:core/v1.ResourceFieldSelector", 1),
-        ("mode", "ptr:int", 1),
+        ("mode", "ptr:int32", 1),
     ),
     "core/v1.DownwardAPIVolumeSource": (
         ("items", "slice:struct:core/v1.DownwardAPIVolumeFile", 1),
-        ("defaultMode", "ptr:int", 1),
+        ("defaultMode", "ptr:int32", 1),
     ),
     "core/v1.EmptyDirVolumeSource": (
         ("medium", "string", 1),
@@ -206,7 +206,7 @@ STRUCTS: dict[str, tuple[tuple[str, str, int], ...]] = {
     ),
     "core/v1.FCVolumeSource": (
         ("targetWWNs", "slice:string", 1),
-        ("lun", "ptr:int", 1),
+        ("lun", "ptr:int32", 1),
         ("fsType", "string", 1),
         ("readOnly", "bool", 1),
         ("wwids", "slice:string", 1),
@@ -231,11 +231,11 @@ STRUCTS: dict[str, tuple[tuple[str, str, int], ...]] = {
     "core/v1.GCEPersistentDiskVolumeSource": (
         ("pdName", "string", 0),
         ("fsType", "string", 1),
-        ("partition", "int", 1),
+        ("partition", "int32", 1),
         ("readOnly", "bool", 1),
     ),
     "core/v1.GRPCAction": (
-        ("port", "int", 0),
+        ("port", "int32", 0),
         ("service", "ptr:string", 0),
     ),
     "core/v1.GitRepoVolumeSource": (
@@ -270,7 +270,7 @@ STRUCTS: dict[str, tuple[tuple[str, str, int], ...]] = {
     "core/v1.ISCSIVolumeSource": (
         ("targetPortal", "string", 0),
         ("iqn", "string", 0),
-        ("lun", "int", 0),
+        ("lun", "int32", 0),
         ("iscsiInterface", "string", 1),
         ("fsType", "string", 1),
         ("readOnly", "bool", 1),
@@ -287,7 +287,7 @@ STRUCTS: dict[str, tuple[tuple[str, str, int], ...]] = {
     "core/v1.KeyToPath": (
         ("key", "string", 0),
         ("path", "string", 0),
-        ("mode", "ptr:int", 1),
+        ("mode", "ptr:int32", 1),
     ),
     "core/v1.Lifecycle": (
         ("postStart", "ptr:struct:core/v1.LifecycleHandler", 1),
@@ -390,7 +390,7 @@ STRUCTS: dict[str, tuple[tuple[str, str, int], ...]] = {
     "core/v1.PodCertificateProjection": (
         ("signerName", "string", 1),
         ("keyType", "string", 1),
-        ("maxExpirationSeconds", "ptr:int", 1),
+        ("maxExpirationSeconds", "ptr:int32", 1),
         ("credentialBundlePath", "string", 1),
         ("keyPath", "string", 1),
         ("certificateChainPath", "string", 1),
@@ -421,12 +421,12 @@ STRUCTS: dict[str, tuple[tuple[str, str, int], ...]] = {
     "core/v1.PodSecurityContext": (
         ("seLinuxOptions", "ptr:struct:core/v1.SELinuxOptions", 1),
         ("windowsOptions", "ptr:struct:core/v1.WindowsSecurityContextOptions", 1),
-        ("runAsUser", "ptr:int", 1),
-        ("runAsGroup", "ptr:int", 1),
+        ("runAsUser", "ptr:int64", 1),
+        ("runAsGroup", "ptr:int64", 1),
         ("runAsNonRoot", "ptr:bool", 1),
-        ("supplementalGroups", "slice:int", 1),
+        ("supplementalGroups", "slice:int64", 1),
         ("supplementalGroupsPolicy", "ptr:string", 1),
-        ("fsGroup", "ptr:int", 1),
+        ("fsGroup", "ptr:int64", 1),
         ("sysctls", "slice:struct:core/v1.Sysctl", 1),
         ("fsGroupChangePolicy", "ptr:string", 1),
         ("seccompProfile", "ptr:struct:core/v1.SeccompProfile", 1),
@@ -439,8 +439,8 @@ STRUCTS: dict[str, tuple[tuple[str, str, int], ...]] = {
         ("containers", "slice:struct:core/v1.Container", 0),
         ("ephemeralContainers", "slice:struct:core/v1.EphemeralContainer", 1),
         ("restartPolicy", "string", 1),
-        ("terminationGracePeriodSeconds", "ptr:int", 1),
-        ("activeDeadlineSeconds", "ptr:int", 1),
+        ("terminationGracePeriodSeconds", "ptr:int64", 1),
+        ("activeDeadlineSeconds", "ptr:int64", 1),
         ("dnsPolicy", "string", 1),
         ("nodeSelector", "map:string", 1),
         ("serviceAccountName", "string", 1),
@@ -460,7 +460,7 @@ STRUCTS: dict[str, tuple[tuple[str, str, int], ...]] = {
         ("tolerations", "slice:struct:core/v1.Toleration", 1),
         ("hostAliases", "slice:struct:core/v1.HostAlias", 1),
         ("priorityClassName", "string", 1),
-        ("priority", "ptr:int", 1),
+        ("priority", "ptr:int32", 1),
         ("dnsConfig", "ptr:struct:core/v1.PodDNSConfig", 1),
         ("readinessGates", "slice:struct:core/v1.PodReadinessGate", 1),
         ("runtimeClassName", "ptr:string", 1),
@@ -486,7 +486,7 @@ STRUCTS: dict[str, tuple[tuple[str, str, int], ...]] = {
         ("readOnly", "bool", 1),
     ),
     "core/v1.PreferredSchedulingTerm": (
-        ("weight", "int", 0),
+        ("weight", "int32", 0),
         ("preference", "struct:core/v1.NodeSelectorTerm", 0),
     ),
     "core/v1.Probe": (
@@ -494,16 +494,16 @@ STRUCTS: dict[str, tuple[tuple[str, str, int], ...]] = {
         ("httpGet", "ptr:struct:core/v1.HTTPGetAction", 1),
         ("tcpSocket", "ptr:struct:core/v1.TCPSocketAction", 1),
         ("grpc", "ptr:struct:core/v1.GRPCAction", 1),
-        ("initialDelaySeconds", "int", 1),
-        ("timeoutSeconds", "int", 1),
-        ("periodSeconds", "int", 1),
-        ("successThreshold", "int", 1),
-        ("failureThreshold", "int", 1),
-        ("terminationGracePeriodSeconds", "ptr:int", 1),
+        ("initialDelaySeconds", "int32", 1),
+        ("timeoutSeconds", "int32", 1),
+        ("periodSeconds", "int32", 1),
+        ("successThreshold", "int32", 1),
+        ("failureThreshold", "int32", 1),
+        ("terminationGracePeriodSeconds", "ptr:int64", 1),
     ),
     "core/v1.ProjectedVolumeSource": (
         ("sources", "slice:struct:core/v1.VolumeProjection", 0),
-        ("defaultMode", "ptr:int", 1),
+        ("defaultMode", "ptr:int32", 1),
     ),
     "core/v1.QuobyteVolumeSource": (
         ("registry", "string", 0),
@@ -576,7 +576,7 @@ STRUCTS: dict[str, tuple[tuple[str, str, int], ...]] = {
     "core/v1.SecretVolumeSource": (
         ("secretName", "string", 1),
         ("items", "slice:struct:core/v1.KeyToPath", 1),
-        ("defaultMode", "ptr:int", 1),
+        ("defaultMode", "ptr:int32", 1),
         ("optional", "ptr:bool", 1),
     ),
     "core/v1.SecurityContext": (
@@ -584,8 +584,8 @@ STRUCTS: dict[str, tuple[tuple[str, str, int], ...]] = {
         ("privileged", "ptr:bool", 1),
         ("seLinuxOptions", "ptr:struct:core/v1.SELinuxOptions", 1),
         ("windowsOptions", "ptr:struct:core/v1.WindowsSecurityContextOptions", 1),
-        ("runAsUser", "ptr:int", 1),
-        ("runAsGroup", "ptr:int", 1),
+        ("runAsUser", "ptr:int64", 1),
+        ("runAsGroup", "ptr:int64", 1),
         ("runAsNonRoot", "ptr:bool", 1),
         ("readOnlyRootFilesystem", "ptr:bool", 1),
         ("allowPrivilegeEscalation", "ptr:bool", 1),
@@ -595,11 +595,11 @@ STRUCTS: dict[str, tuple[tuple[str, str, int], ...]] = {
     ),
     "core/v1.ServiceAccountTokenProjection": (
         ("audience", "string", 1),
-        ("expirationSeconds", "ptr:int", 1),
+        ("expirationSeconds", "ptr:int64", 1),
         ("path", "string", 0),
     ),
     "core/v1.SleepAction": (
-        ("seconds", "int", 0),
+        ("seconds", "int64", 0),
     ),
     "core/v1.StorageOSVolumeSource": (
         ("volumeName", "string", 1),
@@ -621,14 +621,14 @@ STRUCTS: dict[str, tuple[tuple[str, str, int], ...]] = {
         ("operator", "string", 1),
         ("value", "string", 1),
         ("effect", "string", 1),
-        ("tolerationSeconds", "ptr:int", 1),
+        ("tolerationSeconds", "ptr:int64", 1),
     ),
     "core/v1.TopologySpreadConstraint": (
-        ("maxSkew", "int", 0),
+        ("maxSkew", "int32", 0),
         ("topologyKey", "string", 0),
         ("whenUnsatisfiable", "string", 0),
         ("labelSelector", "ptr:struct:meta/v1.LabelSelector", 1),
-        ("minDomains", "ptr:int", 1),
+        ("minDomains", "ptr:int32", 1),
         ("nodeAffinityPolicy", "ptr:string", 1),
         ("nodeTaintsPolicy", "ptr:string", 1),
         ("matchLabelKeys", "slice:string", 1),
@@ -709,7 +709,7 @@ STRUCTS: dict[str, tuple[tuple[str, str, int], ...]] = {
         ("storagePolicyID", "string", 1),
     ),
     "core/v1.WeightedPodAffinityTerm": (
-        ("weight", "int", 0),
+        ("weight", "int32", 0),
         ("podAffinityTerm", "struct:core/v1.PodAffinityTerm", 0),
     ),
     "core/v1.WindowsSecurityContextOptions": (
@@ -743,10 +743,10 @@ STRUCTS: dict[str, tuple[tuple[str, str, int], ...]] = {
         ("selfLink", "string", 1),
         ("uid", "string", 1),
         ("resourceVersion", "string", 1),
-        ("generation", "int", 1),
+        ("generation", "int64", 1),
         ("creationTimestamp", "time", 3),
         ("deletionTimestamp", "ptr:time", 1),
-        ("deletionGracePeriodSeconds", "ptr:int", 1),
+        ("deletionGracePeriodSeconds", "ptr:int64", 1),
         ("labels", "map:string", 1),
         ("annotations", "map:string", 1),
         ("ownerReferences", "slice:struct:meta/v1.OwnerReference", 1),

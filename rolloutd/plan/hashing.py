@@ -87,23 +87,29 @@ def _enc_bool(v: Any) -> str:
     return "true" if v else "false"
 
 
-def _enc_int(v: Any) -> str:
-    if v is None:
-        return "0"
-    if type(v) is not int:
-        raise TemplateEncodingError("", f"expected an integer, got {_kind(v)}")
-    return str(v)
+def _int_encoder(bits: int) -> Encoder:
+    low, high = -(2 ** (bits - 1)), 2 ** (bits - 1) - 1
+
+    def enc(v: Any) -> str:
+        if v is None:
+            return "0"
+        if type(v) is not int:
+            raise TemplateEncodingError("", f"expected an integer, got {_kind(v)}")
+        if not low <= v <= high:
+            raise TemplateEncodingError("", f"{v} does not fit in an int{bits}")
+        return str(v)
+
+    return enc
 
 
 def _enc_intstr(v: Any) -> str:
-    # IntOrString.UnmarshalJSON reads anything but a string (null too) as the integer part.
-    if v is None:
-        return "0"
+    # IntOrString.UnmarshalJSON reads anything but a string (null too) as the int32 part.
     if type(v) is str:
         return _dumps_str(v)
-    if type(v) is not int:
-        raise TemplateEncodingError("", f"expected an integer or a string, got {_kind(v)}")
-    return str(v)
+    return _enc_int32(v)
+
+
+_enc_int32 = _int_encoder(32)
 
 
 def _enc_raw(v: Any) -> str:
@@ -169,7 +175,8 @@ def canonical_quantity(text: str) -> str:
             f"quantity {text!r}: quantities must match the regular "
             "expression '^([+-]?[0-9.]+)([eEinumkKMGTP]*[-+]?[0-9]*)$'",
         )
-    sign, _, num, denom, suffix = m.groups()
+    sign, zeros, num, denom, suffix = m.groups()
+    any_digit = bool(zeros or num or denom)
     num = num or "0"
     denom = denom or ""
     if suffix in _DEC_SUFFIXES:
@@ -182,17 +189,19 @@ def canonical_quantity(text: str) -> str:
             raise TemplateEncodingError("", f"quantity {text!r}: unable to parse quantity's suffix")
     else:
         raise TemplateEncodingError("", f"quantity {text!r}: unable to parse quantity's suffix")
-    digits = len(num) + len(denom)
     shifted = num + denom
-    # ParseQuantity keeps the string as given when it is already canonical on its fast path.
+    # ParseQuantity's int64 fast path keeps the string as given when it is already canonical.
     if fmt == "BinarySI":
-        precision = 15 - len(num) - int(exponent * 3 / 10) - 1 if not denom else -1
-        if precision >= 0 and int(shifted) & 7:
+        fast = not denom and 15 - len(num) - int(exponent * 3 / 10) - 1 >= 0
+        if fast and int(shifted) & 7:
             return s
-    elif digits <= 18 and exponent - len(denom) >= -9:
+    else:
+        fast = len(shifted) <= 18 and exponent - len(denom) >= -9
         scale = exponent - len(denom)
-        if scale % 3 == 0 and not shifted.endswith("000") and shifted[0] != "0":
+        if fast and scale % 3 == 0 and not shifted.endswith("000") and shifted[0] != "0":
             return s
+    if not fast and not any_digit:  # inf.Dec does not read a number with no digit
+        raise TemplateEncodingError("", f"quantity {text!r}: unable to parse numeric part")
     value = Fraction(int(shifted)) / 10 ** len(denom) * Fraction(base) ** exponent
     if value:
         # Round away from zero to nanos: "if you want some resources, you should get some".
@@ -243,7 +252,8 @@ def _enc_quantity(v: Any) -> str:
 _SCALARS: dict[str, Encoder] = {
     "string": _enc_string,
     "bool": _enc_bool,
-    "int": _enc_int,
+    "int32": _int_encoder(32),
+    "int64": _int_encoder(64),
     "intstr": _enc_intstr,
     "quantity": _enc_quantity,
     "time": _enc_time,

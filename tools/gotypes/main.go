@@ -63,7 +63,7 @@ func specOf(t reflect.Type) string {
 		return "bool"
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
 		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
-		return "int"
+		return t.Kind().String() // the width matters: Go refuses a number out of range
 	case reflect.Float32, reflect.Float64:
 		return "float"
 	case reflect.Slice:
