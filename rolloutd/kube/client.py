@@ -242,15 +242,17 @@ class KubeClient:
                 return page
 
     async def create(
-        self, res: Resource, body: JsonDict, *, namespace: str | None = None
+        self, res: Resource, body: JsonDict, *, namespace: str | None = None, dry_run: bool = False
     ) -> JsonDict:
+        """POST; with `dry_run` the server defaults, admits and validates but stores nothing."""
+        query = {"fieldManager": FIELD_MANAGER, "dryRun": "All" if dry_run else None}
         return await self._json(
             "POST",
             res.path(namespace=namespace),
             verb="create",
             resource=res.plural,
             body=body,
-            query={"fieldManager": FIELD_MANAGER},
+            query=query,
         )
 
     async def replace(

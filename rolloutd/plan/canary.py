@@ -46,6 +46,7 @@ from rolloutd.plan.replicas import (
     surge_and_unavailable,
     weight_supported,
 )
+from rolloutd.plan.rsmatch import find_by_template
 from rolloutd.plan.types import (
     DESIRED_REPLICAS_ANNOTATION,
     MANAGED_BY_ANNOTATION,
@@ -202,6 +203,12 @@ class _Planner:
             return self.invalid([str(err)])
         by_hash = {rs.pod_hash: rs for rs in self.snap.replica_sets}
         new_rs = by_hash.get(pod_hash)
+        if new_rs is None and self.snap.defaulted_template is not None:
+            # Made under another hash function: adopt it by its template, keep its hash (Argo).
+            new_rs = find_by_template(
+                self.snap.defaulted_template, self.snap.replica_sets, self.canary.anti_affinity
+            )
+            pod_hash = new_rs.pod_hash if new_rs is not None else pod_hash
         stable_hash = self.status.get("stableRS") or ""
         if not stable_hash and self.snap.replica_sets:
             stable_hash = self.adopt_stable(pod_hash)
