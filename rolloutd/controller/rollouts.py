@@ -25,6 +25,7 @@ from rolloutd.controller.actuator import Actuator, BoundRouter, WeightNotVerifie
 from rolloutd.controller.patches import merge_patch
 from rolloutd.controller.release import release_unused, releasing
 from rolloutd.controller.restart import restart_pods
+from rolloutd.controller.templates import PodDefaults
 from rolloutd.kube.client import ApiError, ClusterUnreachable, KubeClient
 from rolloutd.kube.events import EventRecorder
 from rolloutd.kube.informer import Informer
@@ -40,6 +41,7 @@ from rolloutd.kube.resources import (
 from rolloutd.kube.workqueue import WorkQueue
 from rolloutd.model.rollout import INSTANCE_ID_LABEL, InvalidRollout, Rollout, parse_rollout
 from rolloutd.plan.canary import plan
+from rolloutd.plan.hashing import TemplateEncodingError, pod_template_hash
 from rolloutd.plan.types import (
     MANAGED_BY_ANNOTATION,
     POD_HASH_LABEL,
@@ -120,6 +122,7 @@ class RolloutController:
         instance_id: str | None = None,
     ) -> None:
         self.kube = kube
+        self.pod_defaults = PodDefaults(kube)
         self.registry = registry
         self.namespace = namespace
         self.workers = workers
@@ -330,15 +333,17 @@ class RolloutController:
             return 20.0
         canary = rollout.spec.strategy.canary
         bound, states, unknown = self._routers(obj, rollout)
+        replica_sets = self._owned_replica_sets(obj)
         snapshot = Snapshot(
             rollout=rollout,
-            replica_sets=self._owned_replica_sets(obj),
+            replica_sets=replica_sets,
             services=self._named_services(namespace, rollout),
             routers=states,
             unknown_routers=unknown,
             raw=obj,
             analysis_runs=self.analysis_runs.by_index(OWNER_INDEX, obj["metadata"].get("uid")),
             analysis_templates=self._templates(namespace),
+            defaulted_template=await self._defaulted_template(obj, replica_sets),
         )
         try:
             result = plan(snapshot, self.clock())
@@ -406,6 +411,21 @@ class RolloutController:
             if t["metadata"].get("namespace") == namespace:
                 found[(False, t["metadata"]["name"])] = t
         return found
+
+    async def _defaulted_template(
+        self, obj: JsonDict, replica_sets: Sequence[ReplicaSetView]
+    ) -> JsonDict | None:
+        """The template with pod defaults, only when no ReplicaSet has its hash (plan/rsmatch)."""
+        template = (obj.get("spec") or {}).get("template") or {}
+        if not replica_sets:
+            return None
+        try:
+            pod_hash = pod_template_hash(template, (obj.get("status") or {}).get("collisionCount"))
+        except TemplateEncodingError:
+            return None  # the planner reports it
+        if any(rs.pod_hash == pod_hash for rs in replica_sets):
+            return None
+        return await self.pod_defaults.defaulted(obj["metadata"].get("namespace", ""), template)
 
     def _owned_replica_sets(self, obj: JsonDict) -> list[ReplicaSetView]:
         uid = obj["metadata"].get("uid")

@@ -265,15 +265,18 @@ class KubeClient:
         namespace: str | None = None,
         name: str | None = None,
         subresource: str = "",
+        dry_run: bool = False,
     ) -> JsonDict:
-        """POST a new object, or with `name` and `subresource` (a Pod's `eviction`) to that."""
+        """POST a new object, or with `name` and `subresource` (a Pod's `eviction`) to that;
+        with `dry_run` the server defaults, admits and validates but stores nothing."""
+        query = {"fieldManager": FIELD_MANAGER, "dryRun": "All" if dry_run else None}
         return await self._json(
             "POST",
             res.path(namespace=namespace, name=name, subresource=subresource or None),
             verb="create",
             resource=res.plural + (f"/{subresource}" if subresource else ""),
             body=body,
-            query={"fieldManager": FIELD_MANAGER},
+            query=query,
         )
 
     async def replace(

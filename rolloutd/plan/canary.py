@@ -40,7 +40,7 @@ from rolloutd.plan import status as st
 from rolloutd.plan.analysis import AnalysisOutcome, plan_analysis
 from rolloutd.plan.analysis import blocks as analysis_blocks
 from rolloutd.plan.analysis import spec_errors as analysis_spec_errors
-from rolloutd.plan.hashing import pod_template_hash, steps_hash
+from rolloutd.plan.hashing import TemplateEncodingError, pod_template_hash, steps_hash
 from rolloutd.plan.replicas import (
     Pods,
     basic_canary_sizes,
@@ -51,6 +51,7 @@ from rolloutd.plan.replicas import (
     weight_supported,
 )
 from rolloutd.plan.restart import restart_pending
+from rolloutd.plan.rsmatch import find_by_template
 from rolloutd.plan.types import (
     DESIRED_REPLICAS_ANNOTATION,
     EPHEMERAL_METADATA_ANNOTATION,
@@ -203,9 +204,18 @@ class _Planner:
                 )
 
         template = self.spec.template or {}
-        pod_hash = pod_template_hash(template, self.status.get("collisionCount"))
+        try:
+            pod_hash = pod_template_hash(template, self.status.get("collisionCount"))
+        except TemplateEncodingError as err:  # Argo cannot decode such a template either
+            return self.invalid([str(err)])
         by_hash = {rs.pod_hash: rs for rs in self.snap.replica_sets}
         new_rs = by_hash.get(pod_hash)
+        if new_rs is None and self.snap.defaulted_template is not None:
+            # Made under another hash function: adopt it by its template, keep its hash (Argo).
+            new_rs = find_by_template(
+                self.snap.defaulted_template, self.snap.replica_sets, self.canary.anti_affinity
+            )
+            pod_hash = new_rs.pod_hash if new_rs is not None else pod_hash
         stable_hash = self.status.get("stableRS") or ""
         if not stable_hash and self.snap.replica_sets:
             stable_hash = self.adopt_stable(pod_hash)

@@ -119,6 +119,9 @@ class Snapshot:
     """AnalysisRuns this Rollout owns."""
     analysis_templates: Mapping[tuple[bool, str], JsonDict] = field(default_factory=dict)
     """(cluster scoped?, name) -> AnalysisTemplate / ClusterAnalysisTemplate in reach."""
+    defaulted_template: JsonDict | None = None
+    """spec.template with the API server's pod defaults, when no ReplicaSet has its hash
+    (then the template itself finds the ReplicaSet, see plan/rsmatch.py); None: not read."""
 
     @property
     def name(self) -> str:

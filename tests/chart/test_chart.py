@@ -199,6 +199,7 @@ CORE_CLUSTER_PERMISSIONS = (
     | triples("", "services", "get list watch patch update")
     | triples("", "pods", "get list watch patch")
     | triples("", "pods/eviction", "create")
+    | triples("", "podtemplates", "create")
     | triples("", "events", "create patch")
     | triples("events.k8s.io", "events", "create patch")
     | triples("batch", "jobs", "get list watch create delete")

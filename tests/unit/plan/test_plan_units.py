@@ -14,7 +14,7 @@ from sim import BLUE, YELLOW, rollout, template
 
 from rolloutd.model.rollout import parse_duration, validate_rollout
 from rolloutd.plan import status as stat
-from rolloutd.plan.hashing import pod_template_hash, steps_hash
+from rolloutd.plan.hashing import TemplateEncodingError, pod_template_hash, steps_hash
 from rolloutd.plan.replicas import (
     Pods,
     basic_canary_sizes,
@@ -222,20 +222,36 @@ def test_pod_template_hash_is_stable_and_argo_shaped() -> None:
     assert h != pod_template_hash(template(YELLOW))
 
 
-def test_pod_template_hash_ignores_its_own_label_and_key_order() -> None:
-    labelled = template(BLUE)
-    labelled["metadata"]["labels"]["rollouts-pod-template-hash"] = "anything"
-    assert pod_template_hash(labelled) == pod_template_hash(template(BLUE))
+def test_pod_template_hash_ignores_key_order_and_unknown_fields() -> None:
     reordered = {"spec": template(BLUE)["spec"], "metadata": template(BLUE)["metadata"]}
     assert pod_template_hash(reordered) == pod_template_hash(template(BLUE))
+    # Go drops what corev1.PodTemplateSpec has no field for, and a null is the zero value.
+    extra = template(BLUE)
+    extra["spec"]["notAField"] = {"x": 1}
+    extra["metadata"]["annotations"] = None
+    assert pod_template_hash(extra) == pod_template_hash(template(BLUE))
+
+
+def test_pod_template_hash_is_argos() -> None:
+    # Hashes printed by argo-rollouts v1.10.1's hash.ComputePodTemplateHash (tests/parity).
+    assert pod_template_hash({}) == "658c46c486"
+    # Argo hashes a hash label in spec.template like any other label.
+    labelled = template(BLUE)
+    labelled["metadata"]["labels"]["rollouts-pod-template-hash"] = "anything"
+    assert pod_template_hash(labelled) != pod_template_hash(template(BLUE))
 
 
 def test_collision_count_changes_the_hash() -> None:
-    base = pod_template_hash(template(BLUE))
-    assert pod_template_hash(template(BLUE), 0) == base
-    assert (
-        len({base, pod_template_hash(template(BLUE), 1), pod_template_hash(template(BLUE), 2)}) == 3
-    )
+    # Argo feeds the count in whenever it is set, 0 included.
+    hashes = {pod_template_hash(template(BLUE), n) for n in (None, 0, 1, 2)}
+    assert len(hashes) == 4
+
+
+def test_a_template_go_cannot_decode_is_named() -> None:
+    bad = template(BLUE)
+    bad["spec"]["containers"][0]["ports"] = [{"containerPort": "8080"}]
+    with pytest.raises(TemplateEncodingError, match=r"spec\.template\.spec\.containers\[0\]"):
+        pod_template_hash(bad)
 
 
 def test_steps_hash_changes_with_the_steps() -> None:
