@@ -16,7 +16,8 @@ import structlog
 from rolloutd.kube.client import ApiError, KubeClient
 from rolloutd.kube.resources import PODS, ROLLOUTS
 from rolloutd.plan.replicas import resolve_int_or_percent
-from rolloutd.plan.restart import PodInfo, parse_time, pods_to_evict, restart_pending
+from rolloutd.plan.restart import PodInfo, pods_to_evict, restart_pending
+from rolloutd.plan.status import parse_time
 from rolloutd.plan.types import POD_HASH_LABEL
 
 log = structlog.get_logger("rolloutd.controller")

@@ -13,6 +13,8 @@ import datetime as dt
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from rolloutd.plan.status import parse_time
+
 
 @dataclass(frozen=True)
 class PodInfo:
@@ -20,17 +22,6 @@ class PodInfo:
     created: dt.datetime
     ready: bool
     deleting: bool
-
-
-def parse_time(value: str | None) -> dt.datetime | None:
-    """An RFC 3339 time as written by kubectl/Argo (`2026-01-01T00:00:00Z`), or None."""
-    if not value:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def restart_pending(restart_at: str | None, restarted_at: str | None) -> bool:

@@ -43,12 +43,15 @@ def timestamp(now: dt.datetime) -> str:
 
 
 def parse_time(text: str | None) -> dt.datetime | None:
+    """An RFC 3339 time as Kubernetes writes it (`2026-01-01T00:00:00Z`), or None; a time
+    without a zone is taken as UTC."""
     if not text:
         return None
     try:
-        return dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def find(conditions: Sequence[JsonDict], kind: str) -> JsonDict | None:

@@ -23,7 +23,7 @@ import pytest_asyncio
 from rolloutd.kube.client import KubeClient
 from rolloutd.kube.informer import Informer
 from rolloutd.kube.resources import ANALYSIS_RUNS, ANALYSIS_TEMPLATES, PODS, ROLLOUTS
-from rolloutd.plan.restart import parse_time
+from rolloutd.plan.status import parse_time
 from rolloutd.sandbox.cluster import Status
 from tests import argocd_lua
 from tests.e2e.harness import (

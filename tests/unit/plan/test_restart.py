@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import datetime as dt
 
-from rolloutd.plan.restart import PodInfo, parse_time, pods_to_evict, restart_pending
+from rolloutd.plan.restart import PodInfo, pods_to_evict, restart_pending
+from rolloutd.plan.status import parse_time
 
 T0 = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 AT = T0 + dt.timedelta(minutes=5)
