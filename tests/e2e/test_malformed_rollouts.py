@@ -180,9 +180,12 @@ async def test_an_update_gone_bad_changes_nothing_and_a_refused_replica_set_is_r
     # A Healthy rollout whose next pause duration becomes an int64 on update.
     await kube.create(ROLLOUTS, basic("update"), namespace=ns)
     await wait_phase(kube, ns, "Healthy", name="update")
-    # A pod template the API server refuses though it passes validation: a bad quantity.
+    # A pod template the API server refuses though it passes validation and hashes: a port out
+    # of range (a bad quantity is caught earlier now, by the hash's Go encoding, as InvalidSpec).
     refused = basic("refused")
-    refused["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "lots"
+    refused["spec"]["template"]["spec"]["containers"][0]["ports"] = [
+        {"name": "http", "containerPort": 70000, "protocol": "TCP"}
+    ]
     await kube.create(ROLLOUTS, refused, namespace=ns)
 
     before = {
@@ -199,14 +202,14 @@ async def test_an_update_gone_bad_changes_nothing_and_a_refused_replica_set_is_r
 
     cond = await _condition(kube, ns, "refused", "ReconcileError")
     assert 'Failed to create new replica set "refused-' in cond["message"]
-    assert "quantities must match" in cond["message"]
+    assert "must be between 1 and 65535" in cond["message"]
     ro = await get_rollout(kube, ns, "refused")
     assert ro["status"]["phase"] == "Degraded"
     assert ro["status"]["message"].startswith("ReconcileError: Failed to create new replica set")
 
     async def warned() -> bool:
         return any(
-            e["reason"] == "ReplicaSetCreateError" and "quantities must match" in e["message"]
+            e["reason"] == "ReplicaSetCreateError" and "must be between 1 and 65535" in e["message"]
             for e in await _warnings(kube, ns, "refused")
         )
 
@@ -219,7 +222,7 @@ async def test_an_update_gone_bad_changes_nothing_and_a_refused_replica_set_is_r
 
     # Fixed by its author: the ReplicaSet is made and the failure condition goes.
     ro = await get_rollout(kube, ns, "refused")
-    ro["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "5m"
+    ro["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = 8080
     await kube.replace(ROLLOUTS, "refused", ro, namespace=ns)
     ro = await wait_phase(kube, ns, "Healthy", name="refused")
     assert not [c for c in ro["status"]["conditions"] if c["type"] == "ReconcileError"]
