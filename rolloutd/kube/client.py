@@ -126,6 +126,14 @@ class KubeClient:
                 namespace = _kubeconfig_namespace(path, context)
             except (yaml.YAMLError, k8s_config.ConfigException, TypeError, KeyError) as exc:
                 # The loader's own errors are tracebacks deep in YAML or its config classes.
+                if (
+                    context
+                    and isinstance(exc, k8s_config.ConfigException)
+                    and "contexts" in str(exc)
+                ):
+                    raise ClusterUnreachable(
+                        f'context "{context}" does not exist in kubeconfig {path}'
+                    ) from None
                 detail = (
                     " ".join(str(exc).split())
                     if isinstance(exc, yaml.YAMLError | k8s_config.ConfigException)
