@@ -40,7 +40,12 @@ from rolloutd.plan import status as st
 from rolloutd.plan.analysis import AnalysisOutcome, plan_analysis
 from rolloutd.plan.analysis import blocks as analysis_blocks
 from rolloutd.plan.analysis import spec_errors as analysis_spec_errors
-from rolloutd.plan.hashing import TemplateEncodingError, pod_template_hash, steps_hash
+from rolloutd.plan.hashing import (
+    TemplateEncodingError,
+    pod_template_hash,
+    step_hash_matches,
+    steps_hash,
+)
 from rolloutd.plan.replicas import (
     Pods,
     basic_canary_sizes,
@@ -339,8 +344,14 @@ class _Planner:
             self.status["currentStepIndex"] = len(self.steps) if self.steps else None
         self.status["stableRS"] = stable
         self.status["currentPodHash"] = pod_hash
-        self.status["currentStepHash"] = steps_hash([s.to_json() for s in self.steps])
+        self.status["currentStepHash"] = steps_hash(self.steps_json())
         return stable
+
+    def steps_json(self) -> list[dict[str, Any]] | None:
+        """The steps as Argo hashes them: None (Go's nil slice) when the spec has none."""
+        if self.canary.steps is None:
+            return None
+        return [s.to_json() for s in self.steps]
 
     # -- analysis ------------------------------------------------------------------------------
 
@@ -400,10 +411,12 @@ class _Planner:
     def reset_for_new_template(
         self, pod_hash: str, stable_hash: str, new_rs: ReplicaSetView | None
     ) -> None:
-        steps_json = [s.to_json() for s in self.steps]
+        steps_json = self.steps_json()
         step_hash = steps_hash(steps_json)
         template_changed = self.status.get("currentPodHash") not in (None, pod_hash)
-        steps_changed = self.status.get("currentStepHash") not in (None, step_hash)
+        # A legacy (BLAKE2b) hash of the same steps is not a change; Argo's value replaces it.
+        recorded = self.status.get("currentStepHash")
+        steps_changed = recorded is not None and not step_hash_matches(recorded, steps_json)
         first_seen = self.status.get("currentPodHash") is None
         self.status["currentPodHash"] = pod_hash
         self.status["currentStepHash"] = step_hash

@@ -10,6 +10,11 @@ JSON null is the Go zero value, maps are written with sorted keys, `resource.Qua
 its canonical form, `IntOrString` and `metav1.Time` as their MarshalJSON writes them, and
 strings with Go's HTML escaping. `tests/parity` checks all of it against Argo's own function.
 
+`status.currentStepHash` is Argo's `ComputeStepHash` (`utils/conditions`): FNV-1a 32 of
+`json.Marshal` of the Rollout's `[]CanaryStep`, SafeEncoded, with the same encoder compiled
+from `gostepfields.py` (Argo's v1alpha1 types). rolloutd once wrote a BLAKE2b hash there;
+`step_hash_matches` still accepts it, so that status is not read as "steps changed".
+
 The encoders are compiled once from the table into closures, and hashes are cached by the
 template's canonical JSON, so a reconcile that asks twice pays the Go-order encoding and the
 FNV-1a (in C, fnv-hash-fast) once.
@@ -30,6 +35,8 @@ from typing import Any
 from fnv_hash_fast import fnv1a_32
 
 from rolloutd.plan.gofields import ROOT, STRUCTS
+from rolloutd.plan.gostepfields import ROOT as STEPS_ROOT
+from rolloutd.plan.gostepfields import STRUCTS as STEP_STRUCTS
 
 _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 _HASH_LABEL = "rollouts-pod-template-hash"
@@ -260,6 +267,8 @@ _SCALARS: dict[str, Encoder] = {
     "raw": _enc_raw,
 }
 _compiled: dict[str, Encoder] = {}
+# One table: the step types use meta/v1 structs of the pod table, generated identically.
+_TABLE = {**STRUCTS, **STEP_STRUCTS}
 
 
 def _encoder(spec: str) -> Encoder:
@@ -332,7 +341,7 @@ def _struct_encoder(name: str) -> Encoder:
         found = []
         for key, x in v.items():
             f = index.get(key)
-            if f is None or x is None:
+            if f is None or (x is None and f[3] is not _enc_raw):
                 continue
             pos, key, prefix, fenc, omit = f
             if omit == _OMIT_FALSY and not x and type(x) in (str, bool, int, list, dict):
@@ -351,7 +360,7 @@ def _struct_encoder(name: str) -> Encoder:
         return "{" + ",".join([text for _, text in found]) + "}"
 
     _compiled["struct:" + name] = enc  # before the fields: the types may be recursive
-    for pos, (key, spec, flags) in enumerate(STRUCTS[name]):
+    for pos, (key, spec, flags) in enumerate(_TABLE[name]):
         kind = spec.partition(":")[0]
         if flags & 2 and spec == "time":
             omit = _OMIT_ZERO_TIME
@@ -418,7 +427,38 @@ def _canonical(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, separators=(",", ":")).encode()
 
 
+_encode_steps = _encoder(STEPS_ROOT)
+
+
+def go_steps_json(steps: list[dict[str, Any]] | None) -> bytes:
+    """`json.Marshal` of the `[]v1alpha1.CanaryStep` Go decodes from `steps` (None: nil)."""
+    try:
+        text = _encode_steps(steps)
+    except TemplateEncodingError as err:
+        raise TemplateEncodingError(f"spec.strategy.canary.steps{err.path}", err.message) from None
+    for char, escaped in _HTML_ESCAPES:
+        if char in text:
+            text = text.replace(char, escaped)
+    try:
+        return text.encode()
+    except UnicodeEncodeError:
+        return _SURROGATES.sub("\ufffd", text).encode()
+
+
 def steps_hash(steps: list[dict[str, Any]] | None) -> str:
-    """`status.currentStepHash`: changes whenever the steps list changes (not Argo's bytes)."""
+    """Argo's `status.currentStepHash` of `spec.strategy.canary.steps` (None when unset)."""
+    return safe_encode(str(fnv1a32(go_steps_json(steps))))
+
+
+def legacy_steps_hash(steps: list[dict[str, Any]] | None) -> str:
+    """The BLAKE2b step hash earlier rolloutd versions wrote to `status.currentStepHash`."""
     digest = hashlib.blake2b(_canonical(steps or []), digest_size=4).digest()
     return safe_encode(str(int.from_bytes(digest, "little")))
+
+
+def step_hash_matches(recorded: str | None, steps: list[dict[str, Any]] | None) -> bool:
+    """Whether a `currentStepHash` found in status stands for `steps`: Argo's value, or the
+    legacy one of an earlier rolloutd (so upgrading rolloutd does not restart the steps)."""
+    if recorded is None:
+        return False
+    return recorded == steps_hash(steps) or recorded == legacy_steps_hash(steps)

@@ -67,6 +67,20 @@ class ArgoHash:
         assert len(out) == len(lines), done.stderr.decode()
         return [tuple(line.split("\t", 1)) for line in out]  # type: ignore[misc]
 
+    def steps(self, cases: Iterable[Any]) -> list[tuple[str, str]]:
+        """Argo's (currentStepHash, encoded steps) or ("error", message) for each steps list."""
+        # Not ASCII-escaped: a plugin's config is kept by Go as the bytes it was given.
+        lines = [json.dumps({"steps": s}, ensure_ascii=False) for s in cases]
+        done = subprocess.run(
+            [str(self.binary)],
+            input="".join(line + "\n" for line in lines).encode(),
+            capture_output=True,
+            check=True,
+        )
+        out = done.stdout.decode().split("\n")[:-1]
+        assert len(out) == len(lines), done.stderr.decode()
+        return [tuple(line.split("\t", 1)) for line in out]  # type: ignore[misc]
+
 
 @pytest.fixture(scope="session")
 def argo_hash() -> ArgoHash:

@@ -270,3 +270,26 @@ def test_replanning_an_unchanged_world_writes_nothing(c: Cluster, where: str) ->
         assert all(not c.changes_anything(a) for a in result.actions)
         assert result.status == status
         assert list(result.events) == []
+
+
+def test_a_legacy_step_hash_is_not_a_change_of_steps(c: Cluster) -> None:
+    """An earlier rolloutd wrote a BLAKE2b `currentStepHash`: at the first pause, that status
+    must keep its step and pause, and get Argo's hash on the next status write."""
+    from rolloutd.plan.hashing import legacy_steps_hash, steps_hash
+
+    at_first_pause(c)
+    index, pauses = c.index, c.status.get("pauseConditions")
+    assert index == 1 and pauses
+    argo = c.status["currentStepHash"]
+    assert argo == steps_hash(c.steps)
+    c.status["currentStepHash"] = legacy_steps_hash(c.steps)
+    c.settle()
+    assert c.index == index
+    assert c.status.get("pauseConditions") == pauses
+    assert c.status["currentStepHash"] == argo
+    # A legacy hash of other steps still counts as a change: the steps start again.
+    c.advance(5)
+    c.status["currentStepHash"] = legacy_steps_hash(c.steps[:-1])
+    c.reconcile()
+    assert c.status["currentStepHash"] == argo
+    assert c.status.get("pauseConditions") != pauses  # the old pause was let go
