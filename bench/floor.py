@@ -24,7 +24,7 @@ from typing import Any
 from bench import objects
 from bench.cluster import VIRTUAL_SERVICES, Tracker, create_all, gather_limited
 from bench.workloads import by_verb_resource, percentiles, status
-from rolloutd.kube.client import KubeClient
+from rolloutd.kube.client import KubeClient, Request
 from rolloutd.kube.resources import REPLICA_SETS, ROLLOUTS, SERVICES
 
 JsonDict = dict[str, Any]
@@ -50,9 +50,9 @@ class Floor:
         self.vss = Tracker(kube, VIRTUAL_SERVICES, namespace)
         self.rss = Tracker(kube, REPLICA_SETS, namespace)
 
-    def _count(self, verb: str, resource: str, code: int) -> None:
-        if verb not in READ_VERBS:
-            self.writes[(verb, resource)] += 1
+    def _count(self, request: Request) -> None:
+        if request.verb not in READ_VERBS:
+            self.writes[(request.verb, request.resource)] += 1
 
     async def start(self) -> None:
         for tracker in (self.rollouts, self.vss, self.rss):

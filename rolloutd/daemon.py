@@ -90,14 +90,22 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         choices=("auto", "json", "console", "text"),
         default=env("ROLLOUTD_LOG_FORMAT", "auto"),
     )
+    p.add_argument(
+        "--log-keys",
+        choices=logs.KEYS,
+        default=env("ROLLOUTD_LOG_KEYS", "rolloutd"),
+        help="JSON log keys: rolloutd's (event, timestamp) or argo's (msg, time), for log "
+        "queries written for Argo Rollouts' controller",
+    )
     p.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
-        logs.configure(args.log_level, args.log_format)
+        logs.configure(args.log_level, args.log_format, args.log_keys)
     except ValueError as exc:
-        print(f"error: --log-level: {exc}", file=sys.stderr)
+        flag = "--log-keys" if "log keys" in str(exc) else "--log-level"
+        print(f"error: {flag}: {exc}", file=sys.stderr)
         return 2
     try:
         return asyncio.run(_main(args))

@@ -21,22 +21,33 @@ LEVELS = {
 }
 
 
-def configure(level: str = "info", fmt: str = "auto") -> None:
+KEYS = ("rolloutd", "argo")
+"""JSON key sets: rolloutd's (`event`, `timestamp`) or Argo's (`msg`, `time`, as logrus writes
+them), for log pipelines and alerts written against Argo Rollouts' controller."""
+
+
+def configure(level: str = "info", fmt: str = "auto", keys: str = "rolloutd") -> None:
     """Set up logging once per process; `fmt` is json, console (or text) or auto (console on a
-    TTY, json otherwise)."""
+    TTY, json otherwise); `keys` names the JSON keys (see KEYS)."""
     if level.lower() not in LEVELS:
         raise ValueError(f"log level {level!r} is not one of {', '.join(LEVELS)}")
+    if keys not in KEYS:
+        raise ValueError(f"log keys {keys!r} is not one of {', '.join(KEYS)}")
     use_json = fmt == "json" or (fmt == "auto" and not sys.stderr.isatty())
+    argo = keys == "argo" and use_json
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
         structlog.stdlib.add_log_level,
         structlog.stdlib.add_logger_name,
-        structlog.processors.TimeStamper(fmt="iso", utc=True),
+        structlog.processors.TimeStamper(fmt="iso", utc=True, key="time" if argo else "timestamp"),
     ]
     renderer: structlog.types.Processor = (
         structlog.processors.JSONRenderer()
         if use_json
         else structlog.dev.ConsoleRenderer(colors=sys.stderr.isatty())
+    )
+    finish: list[structlog.types.Processor] = (
+        [structlog.processors.EventRenamer("msg")] if argo else []
     )
     structlog.configure(
         processors=[*shared, structlog.stdlib.ProcessorFormatter.wrap_for_formatter],
@@ -51,6 +62,7 @@ def configure(level: str = "info", fmt: str = "auto") -> None:
             processors=[
                 structlog.stdlib.ProcessorFormatter.remove_processors_meta,
                 structlog.processors.format_exc_info,
+                *finish,
                 renderer,
             ],
         )

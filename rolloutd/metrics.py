@@ -17,9 +17,11 @@ The metric names, types, labels and meanings are listed in docs/metrics.md.
 
 from __future__ import annotations
 
+import os
 import platform
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from importlib import metadata
+from pathlib import Path
 from typing import Any, Protocol
 
 import structlog
@@ -33,6 +35,7 @@ from prometheus_client import (
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
 from rolloutd.controller.rollouts import ReconcileStats, RolloutView
+from rolloutd.kube.client import Request
 from rolloutd.kube.workqueue import QueueStats
 
 JsonDict = dict[str, Any]
@@ -64,6 +67,10 @@ _PHASES = {
     "ProgressDeadlineExceeded": "Timeout",
     "RolloutAborted": "Abort",
 }
+# Argo's deprecated rollout_phase has one series per phase but InvalidSpec.
+_DEPRECATED_PHASES = ("Completed", "Progressing", "Paused", "Timeout", "Error", "Abort")
+ARGO_REQUEST_SERIES = 20_000
+"""At most this many controller_clientset_k8s_request_total series name an object."""
 
 
 class QueueSource(Protocol):
@@ -123,6 +130,7 @@ class MetricsCollector:
         self.restart_pending = restart_pending
         self.version = version or _version()
         self.requests: dict[tuple[str, str, str], int] = {}
+        self.argo_requests: dict[tuple[str, str, str, str, str], int] = {}
         self.events: dict[tuple[str, str, str, str], int] = {}
         # Not registered anywhere: collect() drains samples into them, then yields them.
         self._reconcile_seconds = Histogram(
@@ -141,9 +149,21 @@ class MetricsCollector:
 
     # -- observers (plugged into KubeClient.observers and EventRecorder.observers) -------------
 
-    def observe_request(self, verb: str, resource: str, status: int) -> None:
-        key = (verb, resource, str(status) if status else "<error>")
+    def observe_request(self, request: Request) -> None:
+        code = str(request.status) if request.status else "<error>"
+        key = (request.verb, request.resource, code)
         self.requests[key] = self.requests.get(key, 0) + 1
+        # Argo's per-object request counter; names as its client wrapper gives them (none for
+        # lists, Events and ReplicaSets), and folded into N/A past a bound so that objects
+        # that come and go cannot grow the series without end.
+        kind = request.resource.split("/", 1)[0]
+        name = request.name
+        if request.verb in {"list", "watch"} or kind in {"events", "replicasets"}:
+            name = "N/A"
+        argo = (kind, request.namespace, name, request.verb.capitalize(), str(request.status))
+        if argo not in self.argo_requests and len(self.argo_requests) >= ARGO_REQUEST_SERIES:
+            argo = (kind, request.namespace, "N/A", *argo[3:])
+        self.argo_requests[argo] = self.argo_requests.get(argo, 0) + 1
 
     def observe_event(
         self, namespace: str, name: str, event_type: str, reason: str, message: str
@@ -206,7 +226,36 @@ class MetricsCollector:
         )
         for (verb, resource, code), count in sorted(self.requests.items()):
             requests.add_metric([verb, resource, code], count)
-        return [build, leader, valid, pending, requests, *self._loop()]
+        argo_requests = CounterMetricFamily(
+            "controller_clientset_k8s_request",
+            "Kubernetes API requests by kind, object, verb and status (Argo Rollouts' metric).",
+            labels=["kind", "namespace", "name", "verb", "status_code"],
+        )
+        for labels, count in sorted(self.argo_requests.items()):
+            argo_requests.add_metric(list(labels), count)
+        argo_info = GaugeMetricFamily(
+            "argo_rollouts_controller_info",
+            "Always 1: the running controller's version (Argo Rollouts' metric; rolloutd's).",
+            labels=["version"],
+        )
+        argo_info.add_metric([self.version], 1)
+        heap = GaugeMetricFamily(
+            "go_memstats_heap_alloc_bytes",
+            "Resident memory of the process in bytes. rolloutd has no Go heap: this is the "
+            "figure Argo's Grafana dashboard plots under that name, for that dashboard only.",
+        )
+        heap.add_metric([], resident_bytes())
+        return [
+            build,
+            leader,
+            valid,
+            pending,
+            requests,
+            argo_requests,
+            argo_info,
+            heap,
+            *self._loop(),
+        ]
 
     def _loop(self) -> list[Metric]:
         """The heartbeat's stall counts (rolloutd.server.Heartbeat), once the servers run."""
@@ -244,6 +293,10 @@ class MetricsCollector:
         # Per-Rollout counters are shown only for Rollouts that still exist, so a deleted
         # Rollout's series end with it (a re-created one starts again: a counter reset).
         live = {_key(v.obj) for v in views} if views is not None else None
+        if live is not None:
+            stats.per_rollout.forget_missing(live)
+        yield from stats.per_rollout.families("rollout", "Rollout")
+
         corrections = CounterMetricFamily(
             "rolloutd_traffic_weight_corrections",
             "Times a router's weight had drifted from the Rollout's and was put back.",
@@ -320,11 +373,19 @@ def rollout_metrics(views: Sequence[RolloutView]) -> Iterable[Metric]:
             ("updated", "Pods of the Rollout's newest template (status.updatedReplicas)."),
         )
     }
+    deprecated_phase = GaugeMetricFamily(
+        "rollout_phase",
+        "Information on the state of the rollout (DEPRECATED in Argo: use rollout_info).",
+        labels=["namespace", "name", "strategy", "phase"],
+    )
     for view in views:
         ns, name = _key(view.obj)
         spec: JsonDict = view.obj.get("spec") or {}
         status: JsonDict = view.obj.get("status") or {}
-        info.add_metric([ns, name, _strategy(spec), _traffic_router(spec), _phase(status)], 1)
+        strategy, phase = _strategy(spec), _phase(status)
+        info.add_metric([ns, name, strategy, _traffic_router(spec), phase], 1)
+        for each in _DEPRECATED_PHASES:
+            deprecated_phase.add_metric([ns, name, strategy, each], 1 if each == phase else 0)
         counts = replica_counts(spec, status)
         for field, family in replicas.items():
             family.add_metric([ns, name], counts[field])
@@ -343,7 +404,7 @@ def rollout_metrics(views: Sequence[RolloutView]) -> Iterable[Metric]:
         # No reading at all (the routing object is missing) is not agreement either.
         agrees = bool(readings) and all(weight == want for _, _, weight in readings)
         agreement.add_metric([ns, name], 1 if agrees else 0)
-    return [desired, actual, agreement, info, *replicas.values()]
+    return [desired, actual, agreement, info, deprecated_phase, *replicas.values()]
 
 
 def desired_weight(view: RolloutView) -> int | None:
@@ -396,6 +457,15 @@ def _phase(status: Mapping[str, Any]) -> str:
 def _key(obj: Mapping[str, Any]) -> tuple[str, str]:
     meta = obj.get("metadata") or {}
     return (meta.get("namespace") or "", meta.get("name") or "")
+
+
+def resident_bytes() -> float:
+    """The process's resident set size, from /proc (0 where there is no /proc)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return float(pages * os.sysconf("SC_PAGE_SIZE"))
 
 
 def _version() -> str:

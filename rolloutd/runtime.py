@@ -122,7 +122,10 @@ class Runtime:
                 lambda: (watch.active if watch else config).analysis.provider_settings()
             ),
         )
-        self.metrics.analysis = AnalysisMetrics(self.analysis)
+        templates = (self.controller.templates, self.controller.cluster_templates)
+        self.metrics.analysis = AnalysisMetrics(
+            self.analysis, lambda: [t for cache in templates for t in cache.items()]
+        )
         # -- end analysis ---------------------------------------------------------------------
         kube.observers.append(self.metrics.observe_request)
         self.events.observers.append(self.metrics.observe_event)

@@ -63,6 +63,7 @@ from rolloutd.analysis.runs import (
 from rolloutd.analysis.settings import bounded_text
 from rolloutd.analysis.spec import PreparedRun, RunSpecError, prepare_run
 from rolloutd.controller.patches import merge_patch
+from rolloutd.controller.stats import ObjectTimings
 from rolloutd.kube.client import ApiError, ClusterUnreachable, KubeClient
 from rolloutd.kube.events import EventRecorder
 from rolloutd.kube.informer import Informer
@@ -111,6 +112,7 @@ class AnalysisStats:
     errors: int = 0
     measurements: list[tuple[str, float]] = field(default_factory=list)
     """(provider type, seconds) of each provider call since the last scrape."""
+    per_run: ObjectTimings = field(default_factory=ObjectTimings)
 
 
 class _Cluster:
@@ -274,6 +276,8 @@ class AnalysisController:
     async def _worker(self) -> None:
         while True:
             key = await self.queue.get()
+            started = time.perf_counter()
+            failed = False
             try:
                 with structlog.contextvars.bound_contextvars(namespace=key[0], analysisrun=key[1]):
                     requeue = await self.reconcile(key)
@@ -284,6 +288,7 @@ class AnalysisController:
                 raise
             except Exception as exc:
                 self.stats.errors += 1
+                failed = True
                 if isinstance(exc, ApiError | ClusterUnreachable | PermissionError):
                     log.warning("analysis reconcile failed", key=key, error=str(exc))
                 else:
@@ -291,6 +296,7 @@ class AnalysisController:
                 self.queue.add_rate_limited(key)
             finally:
                 self.stats.reconciles += 1
+                self.stats.per_run.observe(key, time.perf_counter() - started, failed=failed)
                 self.queue.done(key)
 
     # -- one reconcile ---------------------------------------------------------------------------
@@ -587,11 +593,21 @@ class AnalysisMetrics:
     - ``analysis_run_metric_type{namespace,name,metric,type}``: 1 per spec metric;
     - ``analysis_run_metric_phase{namespace,name,metric,type,dry_run,phase}``: six series per
       metric, 1 for the current phase (a metric with no result yet is Pending);
+    - ``analysis_run_phase{namespace,name,phase}``: Argo's deprecated one, six series per run;
+    - ``analysis_run_reconcile{namespace,name}`` histogram, ``analysis_run_reconcile_error``;
+    - ``analysis_template_info{namespace,name}`` and
+      ``analysis_template_metric_info{namespace,name,type,metric}`` (ClusterAnalysisTemplates
+      with namespace ""), from `templates`, the Rollout controller's template caches;
     - ``analysis_run_measurement_duration_seconds{type}``: histogram of provider calls;
     - ``rolloutd_analysis_reconciles`` / ``rolloutd_analysis_reconcile_errors``: counters.
     """
 
-    def __init__(self, controller: AnalysisController) -> None:
+    def __init__(
+        self,
+        controller: AnalysisController,
+        templates: Callable[[], Iterable[Mapping[str, Any]]] = lambda: (),
+    ) -> None:
+        self.templates = templates
         self.controller = controller
         self._durations = Histogram(
             "analysis_run_measurement_duration_seconds",
@@ -605,6 +621,9 @@ class AnalysisMetrics:
         controller = self.controller
         runs = list(controller.runs.items())
         yield from run_metrics(runs, controller.providers)
+        controller.stats.per_run.forget_missing({_key(run) for run in runs})
+        yield from controller.stats.per_run.families("analysis_run", "Analysis Run")
+        yield from template_metrics(self.templates(), controller.providers)
         samples = controller.stats.measurements[:]
         del controller.stats.measurements[: len(samples)]
         for provider_type, seconds in samples:
@@ -633,6 +652,11 @@ def run_metrics(runs: Sequence[Mapping[str, Any]], providers: ProviderRegistry) 
         "1 for each metric of an AnalysisRun, labelled with its provider type.",
         labels=["namespace", "name", "metric", "type"],
     )
+    deprecated_phase = GaugeMetricFamily(
+        "analysis_run_phase",
+        "Information on the state of the Analysis Run (DEPRECATED in Argo: use analysis_run_info).",
+        labels=["namespace", "name", "phase"],
+    )
     phases = GaugeMetricFamily(
         "analysis_run_metric_phase",
         "1 for the current phase of each metric of an AnalysisRun, 0 for the others.",
@@ -642,7 +666,11 @@ def run_metrics(runs: Sequence[Mapping[str, Any]], providers: ProviderRegistry) 
         ns, name = _key(run)
         spec = run.get("spec") or {}
         status = run.get("status") or {}
-        info.add_metric([ns, name, str(status.get("phase") or "")], 1)
+        run_phase = str(status.get("phase") or "")
+        info.add_metric([ns, name, run_phase], 1)
+        for phase in _PHASES:
+            current_phase = run_phase or PENDING
+            deprecated_phase.add_metric([ns, name, phase], 1 if phase == current_phase else 0)
         results = metric_results(status)
         rules = [str(r.get("metricName") or "") for r in spec.get("dryRun") or []]
         for metric in spec.get("metrics") or []:
@@ -657,7 +685,29 @@ def run_metrics(runs: Sequence[Mapping[str, Any]], providers: ProviderRegistry) 
                     [ns, name, metric_name, provider_type, str(dry).lower(), phase],
                     1 if phase == current else 0,
                 )
-    return [info, types, phases]
+    return [info, deprecated_phase, types, phases]
+
+
+def template_metrics(
+    templates: Iterable[Mapping[str, Any]], providers: ProviderRegistry
+) -> list[Metric]:
+    info = GaugeMetricFamily(
+        "analysis_template_info",
+        "Always 1: an AnalysisTemplate or ClusterAnalysisTemplate (Argo Rollouts' metric).",
+        labels=["namespace", "name"],
+    )
+    metrics = GaugeMetricFamily(
+        "analysis_template_metric_info",
+        "Always 1: a metric of an analysis template and its provider type (Argo's metric).",
+        labels=["namespace", "name", "type", "metric"],
+    )
+    for template in templates:
+        ns, name = _key(template)
+        info.add_metric([ns, name], 1)
+        for metric in (template.get("spec") or {}).get("metrics") or []:
+            provider_type = providers.type_name(metric.get("provider") or {})
+            metrics.add_metric([ns, name, provider_type, str(metric.get("name") or "")], 1)
+    return [info, metrics]
 
 
 def _dry_run(metric: str, rules: Sequence[str]) -> bool:

@@ -85,12 +85,20 @@ def planner_failure(exc: BaseException) -> str:
     return f"planning failed: {type(exc).__name__}: {exc}"
 
 
-def failed_status(obj: JsonDict, message: str, now: dt.datetime) -> JsonDict:
-    """The Rollout's current status with the failure as a condition and the phase's cause."""
+def failed_status(
+    obj: JsonDict, message: str, now: dt.datetime, reason: str = RECONCILE_ERROR
+) -> JsonDict:
+    """The Rollout's current status with the failure as a condition and the phase's cause.
+
+    A refused ReplicaSet also turns Progressing False with Argo's `ReplicaSetCreateError`, as
+    Argo's sync does: its metrics call that phase Error, and dashboards and alerts count it.
+    """
     status: JsonDict = dict(obj.get("status") or {})
     message = short(message)
     conditions = [dict(c) for c in status.get("conditions") or []]
     st.set_condition(conditions, RECONCILE_ERROR, "True", RECONCILE_ERROR, message, now)
+    if reason == RS_CREATE_ERROR:
+        st.set_condition(conditions, "Progressing", "False", RS_CREATE_ERROR, message, now)
     status["conditions"] = conditions
     status["phase"] = "Degraded"
     status["message"] = f"{RECONCILE_ERROR}: {message}"

@@ -25,6 +25,7 @@ from rolloutd.controller.actuator import Actuator, BoundRouter, WeightNotVerifie
 from rolloutd.controller.patches import merge_patch
 from rolloutd.controller.release import release_unused, releasing
 from rolloutd.controller.restart import restart_pods
+from rolloutd.controller.stats import ObjectTimings
 from rolloutd.controller.templates import PodDefaults
 from rolloutd.kube.client import ApiError, ClusterUnreachable, KubeClient
 from rolloutd.kube.events import EventRecorder
@@ -69,6 +70,7 @@ class ReconcileStats:
     errors: int = 0
     durations: list[float] = field(default_factory=list)
     corrections: dict[tuple[str, str, str], int] = field(default_factory=dict)
+    per_rollout: ObjectTimings = field(default_factory=ObjectTimings)
 
 
 @dataclass(frozen=True)
@@ -271,6 +273,7 @@ class RolloutController:
         while True:
             key = await self.queue.get()
             started = time.perf_counter()
+            failed = False
             try:
                 with structlog.contextvars.bound_contextvars(namespace=key[0], rollout=key[1]):
                     requeue = await self.reconcile(key)
@@ -281,12 +284,15 @@ class RolloutController:
                 raise
             except Exception as exc:
                 self.stats.errors += 1
+                failed = True
                 self._log_failure(key, exc)
                 self.queue.add_rate_limited(key)
             finally:
+                seconds = time.perf_counter() - started
                 self.stats.reconciles += 1
+                self.stats.per_rollout.observe(key, seconds, failed=failed)
                 if len(self.stats.durations) < 100_000:
-                    self.stats.durations.append(time.perf_counter() - started)
+                    self.stats.durations.append(seconds)
                 self.queue.done(key)
 
     def _log_failure(self, key: Key, exc: Exception) -> None:
@@ -399,7 +405,9 @@ class RolloutController:
         message = failures.short(message)
         self.events.record_soon(obj, "Warning", reason, message)
         try:
-            await self._patch_status(obj, failures.failed_status(obj, message, self.clock()))
+            await self._patch_status(
+                obj, failures.failed_status(obj, message, self.clock(), reason)
+            )
         except (ApiError, ClusterUnreachable) as exc:
             log.warning("could not write the failure condition", error=str(exc))
 

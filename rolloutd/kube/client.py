@@ -15,6 +15,7 @@ import json
 import os
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any, Literal
 
@@ -39,8 +40,24 @@ _PATCH_CONTENT_TYPES: dict[str, str] = {
 FIELD_MANAGER = "rolloutd"
 _SA_DIR = Path("/var/run/secrets/kubernetes.io/serviceaccount")
 
-RequestObserver = Callable[[str, str, int], None]
-"""Called after every request with (verb, resource, HTTP status; 0 for a transport error)."""
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One request to the API server, as the observers see it once it has been answered."""
+
+    verb: str
+    """get, list, watch, create, update, patch or delete."""
+    resource: str
+    """The plural, with `/subresource` for a subresource's create or patch."""
+    status: int
+    """The HTTP status; 0 for a transport error (no answer)."""
+    namespace: str = ""
+    name: str = ""
+    """The object's name; "" for list and watch."""
+
+
+RequestObserver = Callable[[Request], None]
+"""Called after every request (and every retry of one)."""
 
 
 class ApiError(Exception):
@@ -160,9 +177,9 @@ class KubeClient:
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    def _observe(self, verb: str, resource: str, status: int) -> None:
+    def _observe(self, request: Request) -> None:
         for observer in self.observers:
-            observer(verb, resource, status)
+            observer(request)
 
     async def _send(
         self,
@@ -171,6 +188,8 @@ class KubeClient:
         *,
         verb: str,
         resource: str,
+        namespace: str | None = None,
+        name: str | None = None,
         query: Mapping[str, Any] | None = None,
         body: Any = None,
         content_type: str = "application/json",
@@ -178,6 +197,9 @@ class KubeClient:
     ) -> aiohttp.ClientResponse:
         query_params = [(k, _query_value(v)) for k, v in (query or {}).items() if v is not None]
         headers = {"Content-Type": content_type, "Accept": "application/json"}
+        if name is None and verb == "create" and isinstance(body, dict):
+            name = (body.get("metadata") or {}).get("name")
+        seen = partial(Request, verb, resource, namespace=namespace or "", name=name or "")
         for attempt in range(4):
             try:
                 response: aiohttp.ClientResponse = await self._api.call_api(
@@ -191,11 +213,11 @@ class KubeClient:
                     _request_timeout=timeout,
                 )
             except (aiohttp.ClientError, OSError, TimeoutError) as exc:
-                self._observe(verb, resource, 0)
+                self._observe(seen(0))
                 raise ClusterUnreachable(
                     f"cannot reach the API server at {self.connection.server}: {exc}"
                 ) from exc
-            self._observe(verb, resource, response.status)
+            self._observe(seen(response.status))
             if response.status == 429 and attempt < 3:
                 # API Priority and Fairness asks us to come back later; honour it.
                 retry_after = float(response.headers.get("Retry-After", "1") or 1)
@@ -223,7 +245,9 @@ class KubeClient:
         self, res: Resource, name: str, *, namespace: str | None = None, subresource: str = ""
     ) -> JsonDict:
         path = res.path(namespace=namespace, name=name, subresource=subresource or None)
-        return await self._json("GET", path, verb="get", resource=res.plural)
+        return await self._json(
+            "GET", path, verb="get", resource=res.plural, namespace=namespace, name=name
+        )
 
     async def list(
         self,
@@ -242,7 +266,12 @@ class KubeClient:
             "continue": continue_token,
         }
         return await self._json(
-            "GET", res.path(namespace=namespace), verb="list", resource=res.plural, query=query
+            "GET",
+            res.path(namespace=namespace),
+            verb="list",
+            resource=res.plural,
+            namespace=namespace,
+            query=query,
         )
 
     async def list_all(
@@ -283,6 +312,8 @@ class KubeClient:
             res.path(namespace=namespace, name=name, subresource=subresource or None),
             verb="create",
             resource=res.plural + (f"/{subresource}" if subresource else ""),
+            namespace=namespace,
+            name=name,
             body=body,
             query=query,
         )
@@ -301,6 +332,8 @@ class KubeClient:
             res.path(namespace=namespace, name=name, subresource=subresource or None),
             verb="update",
             resource=res.plural,
+            namespace=namespace,
+            name=name,
             body=body,
             query={"fieldManager": FIELD_MANAGER},
         )
@@ -321,6 +354,8 @@ class KubeClient:
             res.path(namespace=namespace, name=name, subresource=subresource or None),
             verb="patch",
             resource=res.plural + (f"/{subresource}" if subresource else ""),
+            namespace=namespace,
+            name=name,
             body=body,
             content_type=_PATCH_CONTENT_TYPES[patch_type],
             query={"fieldManager": FIELD_MANAGER, "force": force},
@@ -339,6 +374,8 @@ class KubeClient:
             res.path(namespace=namespace, name=name),
             verb="delete",
             resource=res.plural,
+            namespace=namespace,
+            name=name,
             body={"kind": "DeleteOptions", "apiVersion": "v1", "propagationPolicy": propagation},
         )
 
@@ -369,6 +406,7 @@ class KubeClient:
             res.path(namespace=namespace),
             verb="watch",
             resource=res.plural,
+            namespace=namespace,
             query=query,
             # No total timeout: the server ends the stream after timeout_seconds. The read
             # timeout catches a dead connection (bookmarks arrive about once a minute).

@@ -57,7 +57,7 @@ from typing import Any, ClassVar
 import pytest
 import pytest_asyncio
 
-from rolloutd.kube.client import ApiError, KubeClient
+from rolloutd.kube.client import ApiError, KubeClient, Request
 from rolloutd.kube.resources import ROLLOUTS, Resource
 from rolloutd.testing.objects import ServicePair, create_service, create_service_pair
 from rolloutd.traffic.contract import (
@@ -151,9 +151,9 @@ def count_writes(kube: KubeClient) -> Iterator[list[tuple[str, str, int]]]:
     """Record every write request (create/update/patch/delete) made while in the block."""
     seen: list[tuple[str, str, int]] = []
 
-    def observe(verb: str, resource: str, status: int) -> None:
-        if verb in WRITE_VERBS:
-            seen.append((verb, resource, status))
+    def observe(request: Request) -> None:
+        if request.verb in WRITE_VERBS:
+            seen.append((request.verb, request.resource, request.status))
 
     kube.observers.append(observe)
     try:

@@ -297,6 +297,8 @@ def test_deployment_runs_the_daemon_hardened(tools: Tools) -> None:
         "rolloutd-config",
         "--log-format",
         "json",
+        "--log-keys",
+        "rolloutd",
     ]
     env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]}
     assert env == {"POD_NAMESPACE": "metadata.namespace", "POD_NAME": "metadata.name"}

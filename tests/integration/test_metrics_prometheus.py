@@ -64,8 +64,9 @@ def prometheus_binary() -> Path:
 class Prometheus:
     """A throwaway Prometheus server scraping one target every second."""
 
-    def __init__(self, binary: Path, workdir: Path, *targets: str) -> None:
+    def __init__(self, binary: Path, workdir: Path, *targets: str, job: str = "rolloutd") -> None:
         self.binary = binary
+        self.job = job
         self.workdir = workdir
         self.targets = list(targets)
         self.port = free_port()
@@ -77,7 +78,7 @@ class Prometheus:
             "global": {"scrape_interval": "1s", "evaluation_interval": "1s"},
             "scrape_configs": [
                 {
-                    "job_name": "rolloutd",
+                    "job_name": self.job,
                     "scrape_interval": "1s",
                     "scrape_timeout": "1s",
                     "static_configs": [{"targets": self.targets}],

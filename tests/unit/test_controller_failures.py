@@ -51,3 +51,15 @@ def test_the_failed_status_keeps_everything_else_and_clears_on_success() -> None
     cleared = failures.clear(status)
     assert [c["type"] for c in cleared["conditions"]] == ["Available"]
     assert failures.clear(cleared) is cleared
+
+
+def test_a_refused_replica_set_turns_progressing_false_as_in_argo() -> None:
+    obj = {"status": {"conditions": [{"type": "Progressing", "status": "True", "reason": "x"}]}}
+    status = failures.failed_status(
+        obj, "Failed to create new replica set", NOW, "ReplicaSetCreateError"
+    )
+    progressing = next(c for c in status["conditions"] if c["type"] == "Progressing")
+    assert (progressing["status"], progressing["reason"]) == ("False", "ReplicaSetCreateError")
+    # Other failures leave Progressing as the last good pass wrote it.
+    other = failures.failed_status(obj, "planning failed", NOW)
+    assert next(c for c in other["conditions"] if c["type"] == "Progressing")["reason"] == "x"

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.parser import text_string_to_metric_families
 
 from rolloutd.controller.rollouts import ReconcileStats, RolloutView
+from rolloutd.kube.client import Request
 from rolloutd.kube.workqueue import WorkQueue
 from rolloutd.metrics import MetricsCollector, exposition, new_registry
 
@@ -289,10 +290,10 @@ def test_work_queue_series(controller: FakeController, scrape: Scrape) -> None:
 def test_api_requests_by_verb_resource_and_code(
     collector: MetricsCollector, scrape: Scrape
 ) -> None:
-    collector.observe_request("patch", "rollouts/status", 200)
-    collector.observe_request("patch", "rollouts/status", 200)
-    collector.observe_request("get", "leases", 404)
-    collector.observe_request("watch", "services", 0)
+    collector.observe_request(Request("patch", "rollouts/status", 200, "default", "web"))
+    collector.observe_request(Request("patch", "rollouts/status", 200, "default", "web"))
+    collector.observe_request(Request("get", "leases", 404, "default", "rolloutd"))
+    collector.observe_request(Request("watch", "services", 0, "default"))
     assert (
         scrape("rolloutd_kube_requests_total", verb="patch", resource="rollouts/status", code="200")
         == 2
@@ -364,3 +365,101 @@ def test_exposition_is_valid_prometheus_text(controller: FakeController, scrape:
     assert families["workqueue_queue_duration_seconds"] == "histogram"
     assert families["rolloutd_kube_requests"] == "counter"
     assert "process_resident_memory_bytes" in text
+
+
+# -- Argo Rollouts' own names (controller/metrics/prommetrics.go) -------------------------------
+
+
+def test_argo_reconcile_histogram_and_errors_per_rollout_end_with_the_rollout(
+    controller: FakeController, scrape: Scrape
+) -> None:
+    controller.rollouts = [view(rollout("demo"))]
+    controller.stats.per_rollout.observe(("ns", "demo"), 0.005, failed=False)
+    controller.stats.per_rollout.observe(("ns", "demo"), 0.3, failed=True)
+    controller.stats.per_rollout.observe(("ns", "gone"), 0.3, failed=False)
+    labels = {"namespace": "ns", "name": "demo"}
+    # Argo's five buckets, cumulative; the sum is kept.
+    assert scrape("rollout_reconcile_bucket", **labels, le="0.01") == 1
+    assert scrape("rollout_reconcile_bucket", **labels, le="0.25") == 1
+    assert scrape("rollout_reconcile_bucket", **labels, le="0.5") == 2
+    assert scrape("rollout_reconcile_bucket", **labels, le="+Inf") == 2
+    assert scrape("rollout_reconcile_count", **labels) == 2
+    assert scrape("rollout_reconcile_sum", **labels) == pytest.approx(0.305)
+    assert scrape("rollout_reconcile_error_total", **labels) == 1
+    # A Rollout the caches no longer hold has no series.
+    assert scrape("rollout_reconcile_count", namespace="ns", name="gone") is None
+    assert ("ns", "gone") not in controller.stats.per_rollout.by_key
+
+
+def test_argo_deprecated_rollout_phase_has_one_series_per_phase(
+    controller: FakeController, scrape: Scrape
+) -> None:
+    paused = {"conditions": [{"type": "Progressing", "reason": "RolloutPaused"}]}
+    controller.rollouts = [view(rollout("demo", status=paused))]
+    series = {
+        s["phase"]: scrape("rollout_phase", **s)
+        for s in scrape.series("rollout_phase")
+        if s["name"] == "demo"
+    }
+    assert series == {
+        "Completed": 0,
+        "Progressing": 0,
+        "Paused": 1,
+        "Timeout": 0,
+        "Error": 0,
+        "Abort": 0,
+    }
+    assert scrape.series("rollout_phase")[0]["strategy"] == "canary"
+
+
+def test_argo_request_counter_names_objects_as_argo_does(
+    collector: MetricsCollector, scrape: Scrape
+) -> None:
+    collector.observe_request(Request("patch", "rollouts/status", 200, "ns", "demo"))
+    collector.observe_request(Request("list", "rollouts", 200, "ns"))
+    collector.observe_request(Request("create", "replicasets", 201, "ns", "demo-6d8f"))
+    collector.observe_request(Request("create", "events", 201, "ns", "demo.17a"))
+    metric = "controller_clientset_k8s_request_total"
+    assert (
+        scrape(
+            metric, kind="rollouts", namespace="ns", name="demo", verb="Patch", status_code="200"
+        )
+        == 1
+    )
+    # Lists, ReplicaSets and Events are not named, as in Argo's client wrapper.
+    assert scrape(
+        metric, kind="rollouts", namespace="ns", name="N/A", verb="List", status_code="200"
+    )
+    assert scrape(
+        metric, kind="replicasets", namespace="ns", name="N/A", verb="Create", status_code="201"
+    )
+    assert scrape(
+        metric, kind="events", namespace="ns", name="N/A", verb="Create", status_code="201"
+    )
+
+
+def test_argo_request_counter_is_bounded(
+    collector: MetricsCollector, scrape: Scrape, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("rolloutd.metrics.ARGO_REQUEST_SERIES", 2)
+    for name in ("a", "b", "c", "d"):
+        collector.observe_request(Request("get", "services", 200, "ns", name))
+    names = sorted(s["name"] for s in scrape.series("controller_clientset_k8s_request_total"))
+    assert names == ["N/A", "a", "b"]
+    assert (
+        scrape(
+            "controller_clientset_k8s_request_total",
+            kind="services",
+            namespace="ns",
+            name="N/A",
+            verb="Get",
+            status_code="200",
+        )
+        == 2
+    )
+
+
+def test_argo_controller_info_and_heap_gauge(scrape: Scrape) -> None:
+    assert scrape("argo_rollouts_controller_info", version="9.9.9") == 1
+    heap = scrape("go_memstats_heap_alloc_bytes")
+    assert heap is not None and heap > 1_000_000

@@ -7,7 +7,12 @@ from typing import Any
 
 from rolloutd.analysis.providers import Reading
 from rolloutd.analysis.providers.registry import ProviderRegistry
-from rolloutd.controller.analysis import _measurement, run_metrics, ttl_remaining
+from rolloutd.controller.analysis import (
+    _measurement,
+    run_metrics,
+    template_metrics,
+    ttl_remaining,
+)
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, 10, tzinfo=dt.UTC)
 
@@ -66,3 +71,42 @@ def test_metric_phase_series_one_per_phase() -> None:
     assert phases[("b", "Pending", "true", "Job")] == 1  # no result yet: Pending
     [info] = families["analysis_run_info"].samples
     assert info.labels == {"namespace": "ns", "name": "r", "phase": "Running"}
+    deprecated = {s.labels["phase"]: s.value for s in families["analysis_run_phase"].samples}
+    assert deprecated == {
+        "Pending": 0,
+        "Error": 0,
+        "Failed": 0,
+        "Successful": 0,
+        "Running": 1,
+        "Inconclusive": 0,
+    }
+
+
+def test_a_run_with_no_phase_yet_is_pending_in_the_deprecated_series() -> None:
+    runs = [{"metadata": {"namespace": "ns", "name": "r"}, "spec": {"metrics": []}}]
+    families = {f.name: f for f in run_metrics(runs, ProviderRegistry())}
+    assert {s.labels["phase"] for s in families["analysis_run_phase"].samples if s.value} == {
+        "Pending"
+    }
+
+
+def test_template_series_name_each_template_and_its_metrics() -> None:
+    templates = [
+        {
+            "metadata": {"namespace": "ns", "name": "success-rate"},
+            "spec": {"metrics": [{"name": "rate", "provider": {"prometheus": {}}}]},
+        },
+        {
+            "metadata": {"name": "cluster-wide"},
+            "spec": {"metrics": [{"name": "w", "provider": {"web": {}}}]},
+        },
+    ]
+    families = {f.name: f for f in template_metrics(templates, ProviderRegistry())}
+    assert [s.labels for s in families["analysis_template_info"].samples] == [
+        {"namespace": "ns", "name": "success-rate"},
+        {"namespace": "", "name": "cluster-wide"},
+    ]
+    assert [s.labels for s in families["analysis_template_metric_info"].samples] == [
+        {"namespace": "ns", "name": "success-rate", "type": "Prometheus", "metric": "rate"},
+        {"namespace": "", "name": "cluster-wide", "type": "Web", "metric": "w"},
+    ]
