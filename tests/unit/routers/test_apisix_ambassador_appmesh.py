@@ -10,6 +10,7 @@ from rolloutd_ambassador import router as amb
 from rolloutd_apisix import router as apx
 from rolloutd_appmesh import router as mesh
 
+from rolloutd.model.rollout import validate_rollout
 from rolloutd.traffic.contract import HeaderMatch, RouterError
 from tests.unit.routers.jsonpatch_apply import apply
 
@@ -172,3 +173,44 @@ def test_appmesh_hash_ops_add_label_and_annotation() -> None:
     assert patched["spec"]["podSelector"]["matchLabels"] == {mesh.HASH_LABEL: "abc"}
     assert patched["metadata"]["annotations"] == {mesh.MANAGED_BY: "ro"}
     assert mesh.hash_ops(patched, "abc", "ro") == []
+
+
+# -- validation: header routes with APISIX, as Argo allows ------------------------------------
+
+
+def header_rollout(routing: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "apiVersion": "argoproj.io/v1alpha1",
+        "kind": "Rollout",
+        "metadata": {"name": "ro"},
+        "spec": {
+            "selector": {"matchLabels": {"app": "a"}},
+            "template": {
+                "metadata": {"labels": {"app": "a"}},
+                "spec": {"containers": [{"name": "a", "image": "a:1"}]},
+            },
+            "strategy": {
+                "canary": {
+                    "canaryService": "c",
+                    "stableService": "s",
+                    "trafficRouting": {**routing, "managedRoutes": [{"name": "hdr"}]},
+                    "steps": [
+                        {
+                            "setHeaderRoute": {
+                                "name": "hdr",
+                                "match": [{"headerName": "x", "headerValue": {"exact": "1"}}],
+                            }
+                        }
+                    ],
+                }
+            },
+        },
+    }
+
+
+def test_header_routes_are_valid_with_apisix_but_not_with_ambassador() -> None:
+    assert validate_rollout(header_rollout({"apisix": {"route": {"name": "r"}}})) == []
+    assert validate_rollout(header_rollout({"ambassador": {"mappings": ["m"]}})) == [
+        "spec.strategy.canary.steps[0].setHeaderRoute: setHeaderRoute requires Istio, APISIX or "
+        "a plugin traffic router"
+    ]
