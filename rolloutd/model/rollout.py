@@ -813,8 +813,13 @@ def _validate_step(
     ):
         if route is None:
             continue
-        if routing is None or (routing.istio is None and not routing.plugins):
-            errors.append(f"{path}.{kind}: {kind} requires Istio or a plugin traffic router")
+        # As in Argo: header routes also with APISIX (its router makes an ApisixRoute for them).
+        header_router = (
+            kind == "setHeaderRoute" and routing is not None and routing.apisix is not None
+        )
+        if routing is None or (routing.istio is None and not routing.plugins and not header_router):
+            others = "Istio, APISIX" if kind == "setHeaderRoute" else "Istio"
+            errors.append(f"{path}.{kind}: {kind} requires {others} or a plugin traffic router")
         elif route.name not in managed:
             errors.append(
                 f"{path}.{kind}.name: route {route.name!r} must be listed in "

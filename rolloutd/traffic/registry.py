@@ -44,6 +44,9 @@ DISTRIBUTIONS: Mapping[str, str] = {
     "openshift": "rolloutd-openshift",
     "smi": "rolloutd-smi",
     "gatewayapi": "rolloutd-gatewayapi",
+    "apisix": "rolloutd-apisix",
+    "ambassador": "rolloutd-ambassador",
+    "appMesh": "rolloutd-appmesh",
 }
 """Where the routers we know of come from, for the "not installed" message."""
 

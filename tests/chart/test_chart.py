@@ -32,12 +32,15 @@ NAMESPACE = "rolloutd-system"
 # install-tools.sh extracts.
 KUBE_VERSION = "1.35.0"
 
-ROUTERS = ("istio", "smi", "openshift", "gatewayapi")
+ROUTERS = ("istio", "smi", "openshift", "gatewayapi", "apisix", "ambassador", "appMesh")
 ROUTER_GROUPS = {
     "istio": "networking.istio.io",
     "smi": "split.smi-spec.io",
     "openshift": "route.openshift.io",
     "gatewayapi": "gateway.networking.k8s.io",
+    "apisix": "apisix.apache.org",
+    "ambassador": "getambassador.io",
+    "appMesh": "appmesh.k8s.aws",
 }
 EVERYTHING = (
     *(f"routers.{name}.enabled=true" for name in ROUTERS),
@@ -211,6 +214,17 @@ ROUTER_PERMISSIONS = {
     "smi": triples("split.smi-spec.io", "trafficsplits", "get list watch create update patch"),
     "openshift": triples("route.openshift.io", "routes", "get list watch update patch"),
     "gatewayapi": triples("gateway.networking.k8s.io", "httproutes", "get list watch update patch"),
+    "apisix": triples(
+        "apisix.apache.org", "apisixroutes", "get list watch create update patch delete"
+    ),
+    "ambassador": triples(
+        "getambassador.io", "mappings", "get list watch create update patch delete"
+    ),
+    "appMesh": triples(
+        "appmesh.k8s.aws",
+        "virtualservices virtualrouters virtualnodes",
+        "get list watch update patch",
+    ),
 }
 
 
@@ -348,6 +362,9 @@ def test_config_map_carries_the_daemon_config(tools: Tools) -> None:
             "smi": {"enabled": False, "apiVersion": "v1alpha1"},
             "openshift": {"enabled": False},
             "gatewayapi": {"enabled": False},
+            "apisix": {"enabled": False},
+            "ambassador": {"enabled": False, "apiVersion": "getambassador.io/v3alpha1"},
+            "appMesh": {"enabled": False, "apiVersion": "v1beta2"},
         },
     }
 

@@ -1,0 +1,1 @@
+"""rolloutd's ambassador traffic router."""

@@ -1,0 +1,1 @@
+"""rolloutd's apisix traffic router."""

@@ -1,0 +1,1 @@
+"""rolloutd's appmesh traffic router."""
