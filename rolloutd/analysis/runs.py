@@ -42,6 +42,8 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from rolloutd.analysis.spec import MetricSpec, PreparedRun
+from rolloutd.gotime import parse_time as parse_time
+from rolloutd.gotime import timestamp
 from rolloutd.model.analysis import (
     DEFAULT_ERROR_RETRY_SECONDS,
     ERROR,
@@ -57,25 +59,10 @@ JsonDict = dict[str, Any]
 ERROR_RETRY = dt.timedelta(seconds=DEFAULT_ERROR_RETRY_SECONDS)
 
 # Best to worst, at run level (Argo's analysisStatusOrder).
+format_time = timestamp
+"""Kubernetes' metav1.Time: RFC 3339 in UTC, to the second."""
+
 _RUN_ORDER = {SUCCESSFUL: 0, RUNNING: 1, PENDING: 2, INCONCLUSIVE: 3, ERROR: 4, FAILED: 5}
-
-
-# -- time -----------------------------------------------------------------------------------------
-
-
-def format_time(when: dt.datetime) -> str:
-    """Kubernetes' metav1.Time: RFC 3339 in UTC, to the second."""
-    return when.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: str | None) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 # -- small accessors ----------------------------------------------------------------------------

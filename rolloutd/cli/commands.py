@@ -27,7 +27,7 @@ from rolloutd.cli import info as ri
 from rolloutd.cli import patches, render
 from rolloutd.cli.errors import CliError
 from rolloutd.cli.session import Session, connect, label_selector
-from rolloutd.cli.timefmt import parse_duration_string, parse_go_duration
+from rolloutd.cli.timefmt import format_rfc3339, parse_duration_string, parse_go_duration
 from rolloutd.cli.watch import Caches, ObjectCache
 from rolloutd.kube.resources import ANALYSIS_RUNS, PODS, REPLICA_SETS, ROLLOUTS
 
@@ -261,7 +261,7 @@ async def list_rollouts(ctx: Context) -> int:
         return not args.name or (obj.get("metadata") or {}).get("name") == args.name
 
     def stamp() -> str | None:
-        return ctx.clock().strftime("%Y-%m-%dT%H:%M:%SZ") if args.timestamps else None
+        return format_rfc3339(ctx.clock()) if args.timestamps else None
 
     async def body(session: Session) -> int:
         items = [
@@ -316,9 +316,7 @@ async def _watch_list(
                 new = row(obj, None)
                 if last.get(key(obj)) != new:
                     last[key(obj)] = new
-                    stamped = row(
-                        obj, ctx.clock().strftime("%Y-%m-%dT%H:%M:%SZ") if args.timestamps else None
-                    )
+                    stamped = row(obj, format_rfc3339(ctx.clock()) if args.timestamps else None)
                     # Align the new line with the table's header, as the first table was.
                     ctx.print(render.tabulate([header, stamped])[1])
             await _wait_for_change([caches.wake, ctx.stop], 3600.0)

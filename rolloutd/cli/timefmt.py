@@ -8,20 +8,9 @@ pure: the caller passes `now`.
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
+from datetime import datetime
 
-_UNIT_SECONDS: dict[str, float] = {
-    "ns": 1e-9,
-    "us": 1e-6,
-    "µs": 1e-6,
-    "μs": 1e-6,
-    "ms": 1e-3,
-    "s": 1.0,
-    "m": 60.0,
-    "h": 3600.0,
-}
-_GO_DURATION = re.compile(r"([0-9]*(?:\.[0-9]*)?)(ns|us|µs|μs|ms|s|m|h)")
+from rolloutd import gotime
 
 
 def human_duration(seconds: float) -> str:
@@ -60,59 +49,10 @@ def human_duration(seconds: float) -> str:
     return f"{hours // 24 // 365}y"
 
 
-def parse_go_duration(text: str) -> float:
-    """Seconds in a Go duration string (`30s`, `5m`, `1h30m`, `1.5h`, `0`).
-
-    Raises ValueError with Go's wording for anything Go would refuse.
-    """
-    raw = text.strip()
-    body = raw
-    sign = 1.0
-    if body and body[0] in "+-":
-        sign = -1.0 if body[0] == "-" else 1.0
-        body = body[1:]
-    if body == "0":
-        return 0.0
-    if not body:
-        raise ValueError(f'time: invalid duration "{raw}"')
-    total = 0.0
-    pos = 0
-    while pos < len(body):
-        match = _GO_DURATION.match(body, pos)
-        if match is None or match.group(1) in ("", "."):
-            if re.fullmatch(r"[0-9.]+", body[pos:]):
-                raise ValueError(f'time: missing unit in duration "{raw}"')
-            raise ValueError(f'time: invalid duration "{raw}"')
-        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
-        pos = match.end()
-    return sign * total
-
-
-def parse_duration_string(text: str) -> float:
-    """Argo's `DurationString`: a bare integer is seconds, anything else is a Go duration."""
-    stripped = text.strip()
-    if re.fullmatch(r"[+-]?[0-9]+", stripped):
-        return float(int(stripped))
-    return parse_go_duration(stripped)
-
-
-def parse_time(value: object) -> datetime | None:
-    """A Kubernetes timestamp (`2024-01-01T10:00:00Z`, with or without fractions) or None."""
-    if not isinstance(value, str) or not value:
-        return None
-    text = value.strip()
-    if text.endswith("Z"):
-        text = text[:-1] + "+00:00"
-    try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
-def format_rfc3339(moment: datetime) -> str:
-    """RFC 3339 in UTC to the second, the way the API server stores `metav1.Time`."""
-    return moment.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+parse_go_duration = gotime.go_duration_seconds
+parse_duration_string = gotime.duration_string_seconds
+parse_time = gotime.parse_time
+format_rfc3339 = gotime.timestamp
 
 
 def age(created: object, now: datetime) -> str:

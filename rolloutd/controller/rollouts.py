@@ -27,6 +27,7 @@ from rolloutd.controller.release import release_unused, releasing
 from rolloutd.controller.restart import restart_pods
 from rolloutd.controller.stats import ObjectTimings
 from rolloutd.controller.templates import PodDefaults
+from rolloutd.gotime import timestamp
 from rolloutd.kube.client import ApiError, ClusterUnreachable, KubeClient
 from rolloutd.kube.events import EventRecorder
 from rolloutd.kube.informer import Informer
@@ -682,7 +683,7 @@ def _invalid_status(obj: JsonDict, errors: list[str]) -> JsonDict:
     status = dict(obj.get("status") or {})
     name = (obj.get("metadata") or {}).get("name", "")
     message = f'The Rollout "{name}" is invalid: ' + "; ".join(errors)
-    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    now = timestamp(dt.datetime.now(dt.UTC))
     conditions = [c for c in status.get("conditions") or [] if c.get("type") != "InvalidSpec"]
     conditions.append(
         {

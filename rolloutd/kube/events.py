@@ -21,6 +21,7 @@ from typing import Any
 
 import structlog
 
+from rolloutd.gotime import timestamp
 from rolloutd.kube.client import ApiError, ClusterUnreachable, KubeClient
 from rolloutd.kube.resources import EVENTS
 
@@ -83,7 +84,7 @@ class EventRecorder:
         name = meta.get("name", "")
         for observer in self.observers:
             observer(namespace, name, event_type, reason, message)
-        now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        now = timestamp(dt.datetime.now(dt.UTC))
         key = (namespace, meta.get("uid", ""), event_type, reason, message)
         try:
             seen = self._recent.get(key)

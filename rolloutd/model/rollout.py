@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from decimal import Decimal
 from typing import Any
 
 from pydantic import Field, ValidationError
 
+from rolloutd.gotime import DurationError, go_duration_nanoseconds
 from rolloutd.model.base import (
     INT32_MAX,
     Int32,
@@ -376,26 +376,14 @@ class Rollout(Model):
 MAX_DURATION_SECONDS = INT32_MAX
 """The longest duration rolloutd accepts (about 68 years): Argo's pause durations and delays are
 int32 seconds. Anything longer is refused, so no date arithmetic can overflow."""
-_GO_DURATION = re.compile(r"^(?:(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h))+$")
-_GO_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
-_UNIT_SECONDS = {
-    "ns": Decimal("1e-9"),
-    "us": Decimal("1e-6"),
-    "µs": Decimal("1e-6"),
-    "ms": Decimal("1e-3"),
-    "s": Decimal(1),
-    "m": Decimal(60),
-    "h": Decimal(3600),
-}
 _MAX_DIGITS = 20
-"""Longer numbers are over the cap whatever their unit (and Python refuses to read ints of
-thousands of digits), so they are not even converted."""
+"""Longer integers are over the cap (and Python refuses to read ints of thousands of digits)."""
 
 
 def parse_duration(value: int | str) -> int:
     """Argo's pause duration: an int (or int string) is seconds, else a Go duration
-    (`30s`, `1m`, `1h30m`), truncated to whole seconds; -1 when it cannot be parsed, and
-    `MAX_DURATION_SECONDS + 1` for anything longer than the cap (exact arithmetic: a
+    (`30s`, `1m`, `1h30m`), truncated to whole seconds; -1 when it cannot be parsed (or is a
+    negative Go duration), and `MAX_DURATION_SECONDS + 1` for anything longer than the cap (a
     400-digit duration is "too long", never an overflow)."""
     if isinstance(value, int):
         return value
@@ -404,13 +392,13 @@ def parse_duration(value: int | str) -> int:
         if len(text.lstrip("-").lstrip("0")) > _MAX_DIGITS:
             return -1 if text.startswith("-") else MAX_DURATION_SECONDS + 1
         return int(text)
-    if not _GO_DURATION.match(text):
+    try:
+        nanoseconds = go_duration_nanoseconds(text)
+    except DurationError as exc:
+        return MAX_DURATION_SECONDS + 1 if exc.overflow and not text.startswith("-") else -1
+    if nanoseconds < 0:
         return -1
-    parts = _GO_PART.findall(text)
-    if any(len(number.split(".")[0].lstrip("0")) > _MAX_DIGITS for number, _ in parts):
-        return MAX_DURATION_SECONDS + 1
-    total = int(sum(Decimal(number) * _UNIT_SECONDS[unit] for number, unit in parts))
-    return min(total, MAX_DURATION_SECONDS + 1)
+    return min(nanoseconds // 1_000_000_000, MAX_DURATION_SECONDS + 1)
 
 
 # -- parsing and validation ------------------------------------------------------------------

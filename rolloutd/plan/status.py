@@ -12,6 +12,9 @@ import datetime as dt
 from collections.abc import Sequence
 from typing import Any
 
+from rolloutd.gotime import parse_time as parse_time
+from rolloutd.gotime import timestamp as timestamp
+
 JsonDict = dict[str, Any]
 
 PROGRESSING = "Progressing"
@@ -35,23 +38,6 @@ DEADLINE_EXCEEDED = "ProgressDeadlineExceeded"
 
 CANARY_PAUSE_STEP = "CanaryPauseStep"
 INCONCLUSIVE_ANALYSIS = "InconclusiveAnalysisRun"
-
-
-def timestamp(now: dt.datetime) -> str:
-    """RFC 3339 in UTC with a Z, second precision, as Kubernetes writes metav1.Time."""
-    return now.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_time(text: str | None) -> dt.datetime | None:
-    """An RFC 3339 time as Kubernetes writes it (`2026-01-01T00:00:00Z`), or None; a time
-    without a zone is taken as UTC."""
-    if not text:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
 
 
 def find(conditions: Sequence[JsonDict], kind: str) -> JsonDict | None:

@@ -18,10 +18,9 @@ Only the standard library is used; zone names go through `zoneinfo`.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import zoneinfo
-from fractions import Fraction
 
+from rolloutd import gotime
 from rolloutd.analysis.expr.errors import ExprEvalError
 
 __all__ = [
@@ -32,20 +31,6 @@ __all__ = [
     "parse_go_duration",
 ]
 
-_NANOSECONDS = {
-    "ns": 1,
-    "us": 1_000,
-    "\u00b5s": 1_000,  # µ (micro sign)
-    "\u03bcs": 1_000,  # μ (Greek mu)
-    "ms": 1_000_000,
-    "s": 1_000_000_000,
-    "m": 60_000_000_000,
-    "h": 3_600_000_000_000,
-}
-_NUMBER = re.compile(r"[0-9]*(?:\.[0-9]*)?")
-_UNIT = re.compile(r"[^0-9.]*")
-_INT64_MAX = 2**63 - 1
-
 
 def aware(value: dt.datetime) -> dt.datetime:
     """Times without a zone are UTC, so that any two times can be compared."""
@@ -53,44 +38,11 @@ def aware(value: dt.datetime) -> dt.datetime:
 
 
 def parse_go_duration(text: str) -> dt.timedelta:
-    """Go's ``time.ParseDuration``, error messages included."""
-    original = text
-    invalid = ExprEvalError(f'time: invalid duration "{original}"')
-    negative = False
-    if text[:1] in ("-", "+"):
-        negative = text[0] == "-"
-        text = text[1:]
-    if text == "0":
-        return dt.timedelta(0)
-    if not text:
-        raise invalid
-    total = Fraction(0)
-    while text:
-        number = _NUMBER.match(text)
-        assert number is not None  # the pattern can match the empty string
-        digits = number.group()
-        if not any(ch.isdigit() for ch in digits):
-            raise invalid
-        text = text[number.end() :]
-        unit_match = _UNIT.match(text)
-        assert unit_match is not None
-        unit = unit_match.group()
-        if not unit:
-            raise ExprEvalError(f'time: missing unit in duration "{original}"')
-        if unit not in _NANOSECONDS:
-            raise ExprEvalError(f'time: unknown unit "{unit}" in duration "{original}"')
-        text = text[unit_match.end() :]
-        # "1." and ".5" are valid Go durations; give Fraction a digit on both sides.
-        total += (
-            Fraction(f"0{digits}0") * _NANOSECONDS[unit]
-            if "." in digits
-            else (Fraction(digits) * _NANOSECONDS[unit])
-        )
-    nanoseconds = int(total)  # Go drops sub-nanosecond digits
-    if nanoseconds > _INT64_MAX + (1 if negative else 0):
-        raise invalid
-    microseconds = nanoseconds // 1000
-    return dt.timedelta(microseconds=-microseconds if negative else microseconds)
+    """Go's ``time.ParseDuration``, error messages included (as evaluation errors)."""
+    try:
+        return gotime.parse_go_duration(text)
+    except gotime.DurationError as exc:
+        raise ExprEvalError(str(exc)) from None
 
 
 def _nanoseconds(value: dt.timedelta) -> int:

@@ -38,6 +38,7 @@ from rolloutd.analysis.providers.contract import (
     ProviderError,
     Reading,
 )
+from rolloutd.gotime import parse_time
 
 log = structlog.get_logger("rolloutd.analysis.job")
 
@@ -223,11 +224,4 @@ def _finished(job: Mapping[str, Any]) -> bool:
     )
 
 
-def _parse(text: Any) -> dt.datetime | None:
-    if not text:
-        return None
-    try:
-        parsed = dt.datetime.fromisoformat(str(text).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+_parse = parse_time

@@ -90,7 +90,7 @@ class TestParsing:
         [
             (["get"], "the following arguments are required: KIND"),
             (["promote"], "the following arguments are required: ROLLOUT_NAME"),
-            (["status", "x", "--timeout", "5x"], 'invalid duration "5x"'),
+            (["status", "x", "--timeout", "5x"], 'time: unknown unit "x" in duration "5x"'),
             (["frobnicate"], "invalid choice: 'frobnicate'"),
             (["undo", "x", "--to-revision", "-1"], "must not be negative"),
         ],
