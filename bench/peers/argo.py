@@ -212,6 +212,14 @@ class ArgoController:
             counts[(found.get("namespace", ""), found.get("name", ""))] = int(float(value))
         return counts
 
+    def status_patches(self) -> int:
+        """Rollout status patches Argo logged (`Patched: ...`, `Patched conditions: ...`);
+        a reconcile that finds the status as it would write it logs `Skipping patch`."""
+        if not self.log_path.exists():
+            return 0
+        text = self.log_path.read_text(errors="replace")
+        return len(re.findall(r'"msg":"Patched( conditions)?: ', text))
+
     def logs(self, lines: int = 40) -> str:
         if not self.log_path.exists():
             return ""

@@ -364,7 +364,8 @@ async def test_migration_both_ways_with_argos_controller(
         f"pods added {len(moved.pods - by_rolloutd.pods)}, "
         f"ReplicaSets created {len(moved.sets - by_rolloutd.sets)} ({STARTED}'s new revision); "
         f"rolloutd -> Argo: pods replaced {len(moved.pods - back.pods)}, "
-        f"ReplicaSets created {len(back.sets - moved.sets)}"
+        f"ReplicaSets created {len(back.sets - moved.sets)}, "
+        f"Rollout status patches {argo.status_patches()}"
     )
     print(f"\nmigration with Argo Rollouts {argo_binary.parent.name}: {figures}")
     print(table(by_argo, by_rolloutd, moved, back))
