@@ -27,6 +27,7 @@ from rolloutd.controller.release import release_unused, releasing
 from rolloutd.controller.restart import restart_pods
 from rolloutd.controller.stats import ObjectTimings
 from rolloutd.controller.templates import PodDefaults
+from rolloutd.controller.workload import Workloads
 from rolloutd.gotime import timestamp
 from rolloutd.kube.client import ApiError, ClusterUnreachable, KubeClient
 from rolloutd.kube.events import EventRecorder
@@ -53,6 +54,7 @@ from rolloutd.plan.types import (
     ServiceView,
     Snapshot,
 )
+from rolloutd.plan.workload import with_observed_generation
 from rolloutd.traffic.contract import ObjectReader, ReleasingRouter, RouterContext, RouterError
 from rolloutd.traffic.registry import RouterRegistry, RouterUnavailable, routers_in
 
@@ -185,6 +187,10 @@ class RolloutController:
         self._refs: dict[tuple[Resource, str, str], set[Key]] = defaultdict(set)
         self._refs_of: dict[Key, set[tuple[Resource, str, str]]] = {}
         self.desired_weights: dict[Key, int | None] = {}
+        # Caches of the workloads Rollouts reference (spec.workloadRef), started on demand.
+        self.workloads = Workloads(
+            kube, self.rollouts, namespace=namespace, wake=self.queue.add, allowed=allowed
+        )
         self._wire_handlers()
 
     # -- event handlers: enqueue only ---------------------------------------------------------
@@ -260,6 +266,7 @@ class RolloutController:
                 for _ in range(self.workers):
                     tasks.create_task(self._worker())
         finally:
+            await self.workloads.close()
             # Events of reconciles that finished are still being sent: give them a moment.
             await self.events.flush(timeout=1.0)
 
@@ -330,7 +337,12 @@ class RolloutController:
             return None
         if (obj.get("metadata") or {}).get("deletionTimestamp"):
             return None
+        before = obj
+        # spec.workloadRef: the planner gets the referenced template, resolved in memory.
+        obj, ref_errors, workload_generation = await self.workloads.resolve(obj)
         try:
+            if ref_errors:
+                raise InvalidRollout(ref_errors)
             rollout = parse_rollout(obj)
         except InvalidRollout as exc:
             status = _invalid_status(obj, exc.errors)
@@ -360,6 +372,9 @@ class RolloutController:
             raise
         if _has_failure(obj):
             result = replace(result, status=failures.clear(result.status))
+        status = with_observed_generation(result.status, workload_generation)
+        if status is not result.status:
+            result = replace(result, status=status)
         self.desired_weights[key] = result.desired_weight
         if result.checkpoint is not None:
             # A finished step is written down before the next one acts (see plan()).
@@ -384,6 +399,13 @@ class RolloutController:
             raise
         self._count_corrections(obj, rollout, result, outcome.weight_changed)
         await self._write_plan_status(obj, result)
+        if workload_generation is not None:
+            await self.workloads.scale(
+                before,
+                replica_sets,
+                replicas=1 if rollout.spec.replicas is None else rollout.spec.replicas,
+                pod_hash=result.status.get("currentPodHash"),
+            )
         keep = [s for s in (canary.canary_service, canary.stable_service) if s] if canary else []
         await self._release_services(namespace, name, keep=keep)
         await self._release_router_objects(namespace, name, keep=self._refs_of.get(key, set()))

@@ -426,7 +426,15 @@ def validate_rollout(obj: dict[str, Any]) -> list[str]:
         rollout = parse_rollout(obj)
     except InvalidRollout as exc:
         return exc.errors
-    return validate_spec(rollout.spec, name=rollout.metadata.get("name"))
+    errors = validate_spec(rollout.spec, name=rollout.metadata.get("name"))
+    template = rollout.spec.template or {}
+    meta = template.get("metadata")
+    meta = meta if isinstance(meta, dict) else {}
+    if rollout.spec.workload_ref is not None and (meta.get("labels") or meta.get("annotations")):
+        # Argo's rule (a template with labels or annotations is not empty); in the controller
+        # plan/workload.py reports it, before the template is resolved from the workload.
+        errors.append(f"spec.template: {TEMPLATE_MUST_BE_EMPTY}")
+    return errors
 
 
 def validate_spec(spec: RolloutSpec, *, name: object = None) -> list[str]:
@@ -466,6 +474,8 @@ def validate_spec(spec: RolloutSpec, *, name: object = None) -> list[str]:
     return errors
 
 
+TEMPLATE_MUST_BE_EMPTY = "template must be empty for workload reference rollout"
+"""Argo's message for a Rollout with both `workloadRef` and a template of its own."""
 _WORKLOAD_KINDS = {"Deployment": "apps/v1", "ReplicaSet": "apps/v1", "PodTemplate": "v1"}
 """What Argo's workloadRef can point at, and the apiVersion of each."""
 _PLUGIN_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?$")
@@ -520,8 +530,8 @@ def _validate_references(spec: RolloutSpec) -> list[str]:
 
 
 def _validate_selector(spec: RolloutSpec) -> list[str]:
-    if spec.workload_ref is not None:
-        return []
+    if spec.workload_ref is not None and not spec.template:
+        return []  # not resolved yet (a manifest linted alone): the controller fills it in
     errors = _validate_template(spec.template)
     selector = spec.selector
     if selector is None or (not selector.match_labels and not selector.match_expressions):
@@ -874,8 +884,6 @@ def unsupported_features(spec: RolloutSpec) -> list[str]:
     Not here: `blueGreen` (held, see `held_strategies`) and routers such as `nginx` or `alb`
     (a router that is not installed is an invalid spec; one that is installed is acted on)."""
     found = []
-    if spec.workload_ref is not None:
-        found.append("spec.workloadRef")
     if spec.rollback_window is not None:
         found.append("spec.rollbackWindow")
     canary = spec.strategy.canary

@@ -65,10 +65,6 @@ ACCEPTED: dict[str, tuple[Edit, str]] = {
         canary_edit(steps=[{"plugin": {"name": "acme/step", "config": {}}}]),
         "spec.strategy.canary.steps[0].plugin",
     ),
-    "workloadRef": (
-        spec_edit(workloadRef={"apiVersion": "apps/v1", "kind": "Deployment", "name": "absent"}),
-        "spec.workloadRef",
-    ),
     "rollbackWindow": (spec_edit(rollbackWindow={"revisions": 1}), "spec.rollbackWindow"),
     "dynamicStableScale": (
         # Argo (and rolloutd's validation) allow it only with traffic routing: SMI needs no
