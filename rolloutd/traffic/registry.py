@@ -44,6 +44,9 @@ DISTRIBUTIONS: Mapping[str, str] = {
     "openshift": "rolloutd-openshift",
     "smi": "rolloutd-smi",
     "gatewayapi": "rolloutd-gatewayapi",
+    "nginx": "rolloutd-nginx",
+    "alb": "rolloutd-alb",
+    "traefik": "rolloutd-traefik",
 }
 """Where the routers we know of come from, for the "not installed" message."""
 

@@ -87,7 +87,9 @@ def test_planner_does_no_io() -> None:
     assert offences == []
 
 
-@pytest.mark.parametrize("plugin", ["istio", "openshift", "smi", "gatewayapi"])
+@pytest.mark.parametrize(
+    "plugin", ["istio", "openshift", "smi", "gatewayapi", "nginx", "alb", "traefik"]
+)
 def test_routers_see_only_the_contract(plugin: str) -> None:
     folder = ROOT / "plugins" / plugin / f"rolloutd_{plugin}"
     files = sorted(folder.rglob("*.py"))
