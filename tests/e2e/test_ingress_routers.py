@@ -184,13 +184,17 @@ class Weights:
         self.case = case
         self.seen: list[int] = []
         self.objects: dict[str, JsonDict] = {}
+        self.uids: dict[str, set[str]] = {}
         self.informer = Informer(kube, case.resource, namespace=namespace)
         self.informer.add_handler(self._on)
 
     def _on(self, kind: str, obj: JsonDict, old: JsonDict | None) -> None:
+        name = obj["metadata"]["name"]
+        self.uids.setdefault(name, set()).add(obj["metadata"]["uid"])
         if kind == "DELETED":
+            self.uids[name].add("deleted")
             return
-        self.objects[obj["metadata"]["name"]] = obj
+        self.objects[name] = obj
         weight = self.case.weight(obj)
         if weight is not None and (not self.seen or self.seen[-1] != weight):
             self.seen.append(weight)
@@ -242,6 +246,8 @@ async def test_seed_canary_and_abort_through_router(
         await eventually(lambda: weights.last_is(0), "the weight back at 0 after abort", 15)
         assert weights.seen[-2:] == [40, 0], weights.seen
         assert case.foreign(weights.objects) == foreign_before
+        # Nothing was deleted or made twice (NGINX's canary Ingress lives on at weight 0).
+        assert all(len(uids) == 1 for uids in weights.uids.values()), weights.uids
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)

@@ -105,11 +105,8 @@ BLUE_GREEN = {
     }
 }
 ROUTER_CONFIGS: dict[str, JsonDict] = {
-    "nginx": {"stableIngress": "demo"},
-    "alb": {"ingress": "demo", "servicePort": 80},
     "ambassador": {"mappings": ["demo"]},
     "appMesh": {"virtualService": {"name": "demo"}},
-    "traefik": {"weightedTraefikServiceName": "demo"},
     "apisix": {"route": {"name": "demo"}},
 }
 REFUSED: dict[str, tuple[Edit, str]] = {
