@@ -14,7 +14,7 @@ object shows up in the informer's first list, which wakes the missing Rollout.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import structlog
@@ -23,11 +23,17 @@ from rolloutd.kube.client import ApiError, KubeClient
 from rolloutd.kube.informer import Informer
 from rolloutd.kube.resources import Resource
 from rolloutd.plan.types import MANAGED_BY_ANNOTATION
-from rolloutd.traffic.contract import ObjectReader, ReleasingRouter
+from rolloutd.traffic.contract import ObjectReader, ObjectRef, ReleasingRouter
 
 log = structlog.get_logger("rolloutd.controller")
 JsonDict = dict[str, Any]
 ObjectKey = tuple[Resource, str, str]
+
+
+def owned_refs(router: object, block: Any, key: tuple[str, str]) -> Sequence[ObjectRef]:
+    """The objects a router made for the Rollout `key` (`NamingRouter`, optional)."""
+    owned = getattr(router, "owned_references", None)
+    return list(owned(block.config, key[0], key[1])) if callable(owned) else []
 
 
 def releasing(router: object) -> ReleasingRouter | None:
@@ -40,7 +46,7 @@ async def release_unused(
     kube: KubeClient,
     objects: ObjectReader,
     informers: Mapping[Resource, Informer],
-    routers: Mapping[Resource, ReleasingRouter],
+    routers: Mapping[Resource, Sequence[ReleasingRouter]],
     index: str,
     namespace: str,
     name: str,
@@ -53,7 +59,7 @@ async def release_unused(
     so a reconcile with nothing to release costs one dict lookup per router kind.
     """
     released = 0
-    for resource, router in routers.items():
+    for resource, kind_routers in routers.items():
         informer = informers.get(resource)
         if informer is None:
             continue
@@ -65,11 +71,16 @@ async def release_unused(
                 continue
             if not allowed():
                 return released
-            try:
-                if await router.release(kube, objects, resource, obj, name):
-                    released += 1
-                    log.info("released router object", kind=resource.kind, object=meta.get("name"))
-            except ApiError as exc:
-                if not exc.not_found:
-                    raise
+            # Several routers may watch one kind (NGINX and ALB both edit Ingresses): each
+            # gives back only what it marked, so every one is asked.
+            for router in kind_routers:
+                try:
+                    if await router.release(kube, objects, resource, obj, name):
+                        released += 1
+                        log.info(
+                            "released router object", kind=resource.kind, object=meta.get("name")
+                        )
+                except ApiError as exc:
+                    if not exc.not_found:
+                        raise
     return released

@@ -23,7 +23,7 @@ import structlog
 from rolloutd.controller import failures
 from rolloutd.controller.actuator import Actuator, BoundRouter, WeightNotVerified
 from rolloutd.controller.patches import merge_patch
-from rolloutd.controller.release import release_unused, releasing
+from rolloutd.controller.release import owned_refs, release_unused, releasing
 from rolloutd.controller.restart import restart_pods
 from rolloutd.controller.stats import ObjectTimings
 from rolloutd.controller.templates import PodDefaults
@@ -168,7 +168,7 @@ class RolloutController:
         }
         names = registry.available if enabled_routers is None else list(enabled_routers)
         # kind -> the router that marks objects of that kind as a Rollout's (see release.py)
-        self.releasers: dict[Resource, ReleasingRouter] = {}
+        self.releasers: dict[Resource, list[ReleasingRouter]] = {}
         for name in names:
             try:
                 router = registry.router(name)
@@ -181,7 +181,7 @@ class RolloutController:
                     self.informers[res].add_index(MANAGED_BY_INDEX, _managed_by)
                 releaser = releasing(router)
                 if releaser is not None:
-                    self.releasers.setdefault(res, releaser)
+                    self.releasers.setdefault(res, []).append(releaser)  # Ingress: NGINX+ALB
         self.objects = _Objects(self.informers)
         # object -> rollouts that name it; rebuilt for a rollout on each of its reconciles
         self._refs: dict[tuple[Resource, str, str], set[Key]] = defaultdict(set)
@@ -522,7 +522,7 @@ class RolloutController:
                 managed_routes=managed,
                 settings={},
             )
-            for ref in router.references(block.config, key[0]):
+            for ref in [*router.references(block.config, key[0]), *owned_refs(router, block, key)]:
                 refs.add((ref.resource, ref.namespace, ref.name))
                 if ref.resource not in self.informers and not self.objects.find(ref.resource):
                     unknown.append(

@@ -62,6 +62,8 @@ NODES = Resource("", "v1", "nodes", "Node", False)
 SERVICE_ACCOUNTS = Resource("", "v1", "serviceaccounts", "ServiceAccount")
 LEASES = Resource("coordination.k8s.io", "v1", "leases", "Lease")
 JOBS = Resource("batch", "v1", "jobs", "Job")
+INGRESSES = Resource("networking.k8s.io", "v1", "ingresses", "Ingress")
+"""Built-in, shared by the Ingress-based routers (NGINX, ALB)."""
 CRDS = Resource(
     "apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition", False
 )

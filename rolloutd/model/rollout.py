@@ -811,12 +811,15 @@ def _validate_step(
     ):
         if route is None:
             continue
-        # As in Argo: header routes also with APISIX (its router makes an ApisixRoute for them).
+        # As in Argo: header routes also with APISIX (its router makes an ApisixRoute for them)
+        # and ALB (an action and a condition per route).
         header_router = (
-            kind == "setHeaderRoute" and routing is not None and routing.apisix is not None
+            kind == "setHeaderRoute"
+            and routing is not None
+            and (routing.apisix is not None or routing.alb is not None)
         )
         if routing is None or (routing.istio is None and not routing.plugins and not header_router):
-            others = "Istio, APISIX" if kind == "setHeaderRoute" else "Istio"
+            others = "Istio, APISIX, ALB" if kind == "setHeaderRoute" else "Istio"
             errors.append(f"{path}.{kind}: {kind} requires {others} or a plugin traffic router")
         elif route.name not in managed:
             errors.append(

@@ -200,3 +200,17 @@ class ReleasingRouter(Protocol):
         obj: JsonDict,
         rollout_name: str,
     ) -> bool: ...
+
+
+class NamingRouter(Protocol):
+    """Optional: a router that creates objects whose names derive from the Rollout's name.
+
+    `references` sees only the router's config, so it cannot name such objects (NGINX's
+    `<rollout>-<stable ingress>-canary` Ingress). The controller adds what this returns to the
+    objects the Rollout names, so their events wake the Rollout and `release` is not asked to
+    give them back while the Rollout still uses them.
+    """
+
+    def owned_references(
+        self, config: Mapping[str, Any], namespace: str, rollout_name: str
+    ) -> Sequence[ObjectRef]: ...

@@ -47,6 +47,9 @@ DISTRIBUTIONS: Mapping[str, str] = {
     "apisix": "rolloutd-apisix",
     "ambassador": "rolloutd-ambassador",
     "appMesh": "rolloutd-appmesh",
+    "nginx": "rolloutd-nginx",
+    "alb": "rolloutd-alb",
+    "traefik": "rolloutd-traefik",
 }
 """Where the routers we know of come from, for the "not installed" message."""
 

@@ -88,7 +88,19 @@ def test_planner_does_no_io() -> None:
 
 
 @pytest.mark.parametrize(
-    "plugin", ["istio", "openshift", "smi", "gatewayapi", "apisix", "ambassador", "appmesh"]
+    "plugin",
+    [
+        "istio",
+        "openshift",
+        "smi",
+        "gatewayapi",
+        "apisix",
+        "ambassador",
+        "appmesh",
+        "nginx",
+        "alb",
+        "traefik",
+    ],
 )
 def test_routers_see_only_the_contract(plugin: str) -> None:
     folder = ROOT / "plugins" / plugin / f"rolloutd_{plugin}"

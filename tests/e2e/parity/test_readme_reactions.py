@@ -100,30 +100,24 @@ BLUE_GREEN = {
         "autoPromotionEnabled": False,
     }
 }
-ROUTER_CONFIGS: dict[str, JsonDict] = {
-    "nginx": {"stableIngress": "demo"},
-    "alb": {"ingress": "demo", "servicePort": 80},
-    "traefik": {"weightedTraefikServiceName": "demo"},
-}
 REFUSED: dict[str, tuple[Edit, str]] = {
     "blueGreen": (
         spec_edit(strategy=BLUE_GREEN),
         "spec.strategy.blueGreen: the blueGreen strategy is not supported by rolloutd yet",
     ),
-    **{
-        router: (
-            routed(**{router: config}),
-            f"traffic router '{router}' named in spec.strategy.canary.trafficRouting.{router} "
-            f"is not installed: install the distribution that registers an entry point named "
-            f"'{router}'",
-        )
-        for router, config in ROUTER_CONFIGS.items()
-    },
+    # Every router Argo names has a plugin now; a third party's that is not installed is
+    # refused, naming where the Rollout names it and what to install.
+    "acme/contour": (
+        routed(plugins={"acme/contour": {"route": "demo"}}),
+        "traffic router 'acme/contour' named in spec.strategy.canary.trafficRouting.plugins "
+        "is not installed: install the distribution that registers an entry point named "
+        "'acme/contour'",
+    ),
 }
 
 
 def object_name(item: str) -> str:
-    return "readme-" + re.sub(r"([A-Z])", r"-\1", item).lower()
+    return "readme-" + re.sub(r"([A-Z])", r"-\1", item).lower().replace("/", "-")
 
 
 async def warnings_for(kube: KubeClient, ns: str, name: str) -> list[JsonDict]:

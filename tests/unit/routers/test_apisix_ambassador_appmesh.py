@@ -208,9 +208,10 @@ def header_rollout(routing: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def test_header_routes_are_valid_with_apisix_but_not_with_ambassador() -> None:
+def test_header_routes_are_valid_with_apisix_and_alb_but_not_with_ambassador() -> None:
     assert validate_rollout(header_rollout({"apisix": {"route": {"name": "r"}}})) == []
+    assert validate_rollout(header_rollout({"alb": {"ingress": "i", "servicePort": 80}})) == []
     assert validate_rollout(header_rollout({"ambassador": {"mappings": ["m"]}})) == [
-        "spec.strategy.canary.steps[0].setHeaderRoute: setHeaderRoute requires Istio, APISIX or "
-        "a plugin traffic router"
+        "spec.strategy.canary.steps[0].setHeaderRoute: setHeaderRoute requires Istio, APISIX, "
+        "ALB or a plugin traffic router"
     ]

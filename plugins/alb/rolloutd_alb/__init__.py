@@ -1,0 +1,1 @@
+"""rolloutd's alb traffic router."""

@@ -1,0 +1,1 @@
+"""rolloutd's nginx traffic router."""

@@ -1,0 +1,1 @@
+"""rolloutd's traefik traffic router."""
