@@ -221,15 +221,19 @@ function images(info: RolloutInfo): string[] {
   return Array.from(seen).sort();
 }
 
+// Argo's pause icon (U+0965) is missing from common fonts; the page draws its own.
+const PAGE_ICONS: Record<string, string> = { Paused: "‖" };
+
 function statusBadge(info: { status: string; icon: string }): HTMLElement {
-  return h("span", { class: `status ${info.status.toLowerCase()}`, title: info.status }, `${info.icon} ${info.status}`);
+  const icon = PAGE_ICONS[info.status] ?? info.icon;
+  return h("span", { class: `status ${info.status.toLowerCase()}`, title: info.status }, `${icon} ${info.status}`);
 }
 
 function listRow(ns: string, info: RolloutInfo): HTMLElement {
   const name = info.objectMeta.name;
   return h("tr", { "data-testid": `row-${name}`, "data-status": info.status },
     h("td", {}, statusBadge(info)),
-    h("td", {}, link(name, `rollout/${ns}/${name}`)),
+    h("td", { class: "name" }, link(name, `rollout/${ns}/${name}`)),
     h("td", {}, info.strategy),
     h("td", { "data-testid": "step" }, info.step || "-"),
     weightCell(info),

@@ -178,12 +178,15 @@ function images(info) {
         info.containers.forEach((c) => seen.add(c.image));
     return Array.from(seen).sort();
 }
+// Argo's pause icon (U+0965) is missing from common fonts; the page draws its own.
+const PAGE_ICONS = { Paused: "‖" };
 function statusBadge(info) {
-    return h("span", { class: `status ${info.status.toLowerCase()}`, title: info.status }, `${info.icon} ${info.status}`);
+    const icon = PAGE_ICONS[info.status] ?? info.icon;
+    return h("span", { class: `status ${info.status.toLowerCase()}`, title: info.status }, `${icon} ${info.status}`);
 }
 function listRow(ns, info) {
     const name = info.objectMeta.name;
-    return h("tr", { "data-testid": `row-${name}`, "data-status": info.status }, h("td", {}, statusBadge(info)), h("td", {}, link(name, `rollout/${ns}/${name}`)), h("td", {}, info.strategy), h("td", { "data-testid": "step" }, info.step || "-"), weightCell(info), h("td", { class: "images" }, ...images(info).map((i) => h("div", {}, i))), h("td", { class: "message" }, info.message));
+    return h("tr", { "data-testid": `row-${name}`, "data-status": info.status }, h("td", {}, statusBadge(info)), h("td", { class: "name" }, link(name, `rollout/${ns}/${name}`)), h("td", {}, info.strategy), h("td", { "data-testid": "step" }, info.step || "-"), weightCell(info), h("td", { class: "images" }, ...images(info).map((i) => h("div", {}, i))), h("td", { class: "message" }, info.message));
 }
 async function namespacePicker(ns) {
     const info = await api("/namespace");
