@@ -22,7 +22,11 @@ LOOPBACK = "127.0.0.1"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     env = os.environ.get
     parser.add_argument(
-        "-p", "--port", type=int, default=int(env("ROLLOUTD_DASHBOARD_PORT", "3100"))
+        "-p",
+        "--port",
+        type=int,
+        default=int(env("ROLLOUTD_DASHBOARD_PORT", "3100")),
+        help="port to listen on (default: 3100)",
     )
     parser.add_argument(
         "--root-path",
