@@ -18,6 +18,7 @@ def _version() -> str:
 def build_parser() -> argparse.ArgumentParser:
     # Subcommands import their modules lazily so `rolloutd sandbox status` stays fast.
     from rolloutd import daemon, demo
+    from rolloutd.dashboard import command as dashboard_command
     from rolloutd.sandbox import command as sandbox_command
 
     parser = argparse.ArgumentParser(
@@ -30,6 +31,7 @@ def build_parser() -> argparse.ArgumentParser:
     daemon.add_parser(subparsers)
     sandbox_command.add_parser(subparsers)
     demo.add_parser(subparsers)
+    dashboard_command.add_parser(subparsers)
     return parser
 
 

@@ -209,12 +209,24 @@ def build_parser(prog: str = "kubectl argo rollouts") -> argparse.ArgumentParser
     p.add_argument("-w", "--watch", action="store_true", help="watch for changes")
     p.add_argument("--timestamps", action="store_true", help="print timestamps on updates")
 
+    p = command(sub, "dashboard", "Start UI dashboard", _dashboard)
+    from rolloutd.dashboard.command import add_arguments as dashboard_arguments
+
+    dashboard_arguments(p)
+
     p = command(sub, "lint", "Lint and validate a Rollout", commands.lint)
     p.add_argument("-f", "--filename", required=True, metavar="FILE", help="file to lint")
 
     p = command(sub, "version", "Print version", commands.version)
     p.add_argument("--short", action="store_true", help="print just the version number")
     return parser
+
+
+async def _dashboard(ctx: commands.Context) -> int:
+    """`dashboard`: the web UI (rolloutd.dashboard), served until Ctrl-C."""
+    from rolloutd.dashboard.command import serve_from_cli
+
+    return await serve_from_cli(ctx.args)
 
 
 _BOOL_ASSIGNMENT = re.compile(r"^(--?[A-Za-z][\w-]*)=(true|false|t|f|1|0)$", re.IGNORECASE)

@@ -166,6 +166,22 @@ class KubeClient:
         _read_environment_once(api, str(cfg.host))
         return cls(api, Connection(server=str(cfg.host), namespace=namespace, source=source))
 
+    def as_bearer(self, token: str) -> KubeClient:
+        """A client to the same server and CA that authenticates with `token` alone.
+
+        The dashboard's in-cluster mode acts as the user who called it: their token, not the
+        process's credentials (client certificates and its own token are dropped). Close it.
+        """
+        base = self._api.configuration
+        cfg = k8s_client.Configuration()
+        cfg.host = base.host
+        cfg.ssl_ca_cert = base.ssl_ca_cert
+        cfg.verify_ssl = base.verify_ssl
+        cfg.api_key = {"BearerToken": f"Bearer {token}"}
+        api = k8s_client.ApiClient(configuration=cfg)
+        _read_environment_once(api, str(cfg.host))
+        return KubeClient(api, self.connection)
+
     async def close(self) -> None:
         await self._api.close()
 
