@@ -97,13 +97,6 @@ ACCEPTED: dict[str, tuple[Edit, str]] = {
     ),
 }
 
-BLUE_GREEN = {
-    "blueGreen": {
-        "activeService": "bg-active",
-        "previewService": "bg-preview",
-        "autoPromotionEnabled": False,
-    }
-}
 ROUTER_CONFIGS: dict[str, JsonDict] = {
     "nginx": {"stableIngress": "demo"},
     "alb": {"ingress": "demo", "servicePort": 80},
@@ -113,10 +106,6 @@ ROUTER_CONFIGS: dict[str, JsonDict] = {
     "apisix": {"route": {"name": "demo"}},
 }
 REFUSED: dict[str, tuple[Edit, str]] = {
-    "blueGreen": (
-        spec_edit(strategy=BLUE_GREEN),
-        "spec.strategy.blueGreen: the blueGreen strategy is not supported by rolloutd yet",
-    ),
     **{
         router: (
             routed(**{router: config}),
@@ -157,8 +146,6 @@ async def test_the_readme_lists_match_what_the_daemon_does(kube: KubeClient, ns:
         ("shared-canary", ""),
         ("dss-stable", object_name("dynamicStableScale")),
         ("dss-canary", object_name("dynamicStableScale")),
-        ("bg-active", object_name("blueGreen")),
-        ("bg-preview", object_name("blueGreen")),
     ]:
         body = service(svc, app)
         if not app:
@@ -167,7 +154,7 @@ async def test_the_readme_lists_match_what_the_daemon_does(kube: KubeClient, ns:
     services_before = {
         s["metadata"]["name"]: s["metadata"]["resourceVersion"]
         for s in (await kube.list(SERVICES, namespace=ns))["items"]
-        if s["metadata"]["name"].startswith(("shared-", "bg-"))
+        if s["metadata"]["name"].startswith("shared-")
     }
     for item, (edit, _) in {**ACCEPTED, **REFUSED}.items():
         ro = rollout(object_name(item))
