@@ -21,6 +21,7 @@ from rolloutd.analysis.build import (
     run_phase_outcome,
     template_references,
 )
+from rolloutd.model.constants import ROLLOUT_TYPE_LABEL, STEP_INDEX_LABEL
 from rolloutd.model.rollout import DEFAULT_ANALYSIS_RUN_HISTORY, CanaryStrategy, RolloutSpec
 from rolloutd.plan.types import (
     POD_HASH_LABEL,
@@ -30,8 +31,6 @@ from rolloutd.plan.types import (
     TerminateAnalysisRun,
 )
 
-ROLLOUT_TYPE_LABEL = "rollout-type"
-STEP_INDEX_LABEL = "step-index"
 TERMINAL = frozenset({"Successful", "Failed", "Error", "Inconclusive"})
 FAILED = frozenset({"Failed", "Error"})
 
