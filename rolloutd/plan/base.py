@@ -306,6 +306,50 @@ class PlannerBase:
         for rs in old[: max(0, len(old) - limit)]:
             self.actions.append(DeleteReplicaSet(rs.name))
 
+    # -- conditions ---------------------------------------------------------------------------
+
+    def set_available_and_paused(self, *, available: bool, paused: bool) -> None:
+        """The Available and Paused conditions, Argo's reasons and messages."""
+        conds = self.conditions()
+        st.set_condition(
+            conds,
+            st.AVAILABLE,
+            "True" if available else "False",
+            "AvailableReason",
+            "Rollout has minimum availability"
+            if available
+            else "Rollout does not have minimum availability",
+            self.now,
+        )
+        st.set_condition(
+            conds,
+            st.PAUSED,
+            "True" if paused else "False",
+            st.ROLLOUT_PAUSED,
+            "Rollout is paused",
+            self.now,
+        )
+
+    def set_healthy_and_completed(self, *, healthy: bool, completed: bool) -> None:
+        """The Healthy and Completed conditions, Argo's reasons and messages."""
+        conds = self.conditions()
+        st.set_condition(
+            conds,
+            st.HEALTHY,
+            "True" if healthy else "False",
+            "RolloutHealthy",
+            "Rollout is healthy" if healthy else "Rollout is not healthy",
+            self.now,
+        )
+        st.set_condition(
+            conds,
+            st.COMPLETED,
+            "True" if completed else "False",
+            "RolloutCompleted",
+            "RolloutCompleted",
+            self.now,
+        )
+
     # -- the Progressing condition and the deadline -------------------------------------------
 
     def progressing_condition(

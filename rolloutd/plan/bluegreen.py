@@ -22,6 +22,7 @@ Reading order: `plan()` at the bottom drives `_BlueGreen.run()`, which reads top
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from dataclasses import dataclass
 
 from rolloutd.model.rollout import (
@@ -388,7 +389,8 @@ class _BlueGreen(PlannerBase):
                 run = {}
                 self.status["controllerPause"] = False
             recorded.append(run.get("name"))
-        outcome = plan_promotion_analysis(
+        runs = functools.partial(
+            plan_promotion_analysis,
             rollout=self.snap.raw,
             spec=self.spec,
             runs=self.snap.analysis_runs,
@@ -396,27 +398,12 @@ class _BlueGreen(PlannerBase):
             pod_hash=pod_hash,
             stable_hash=stable_hash or None,
             revision=self.revision or 1,
-            start_pre=start_pre,
-            start_post=start_post,
             recorded=(recorded[0], recorded[1]),
-            active=active,
         )
+        outcome = runs(start_pre=start_pre, start_post=start_post, active=active)
         if outcome.abort_reason is not None:
             # Stop everything else that still runs; keep what was read.
-            stopping = plan_promotion_analysis(
-                rollout=self.snap.raw,
-                spec=self.spec,
-                runs=self.snap.analysis_runs,
-                templates=self.snap.analysis_templates,
-                pod_hash=pod_hash,
-                stable_hash=stable_hash or None,
-                revision=self.revision or 1,
-                start_pre=False,
-                start_post=False,
-                recorded=(recorded[0], recorded[1]),
-                active=False,
-            )
-            outcome.actions = stopping.actions
+            outcome.actions = runs(start_pre=False, start_post=False, active=False).actions
         self.actions += outcome.actions
         for key, value in (
             ("prePromotionAnalysisRunStatus", outcome.pre_status),
@@ -609,27 +596,10 @@ class _BlueGreen(PlannerBase):
             and active_rs.available >= self.replicas
             and active_after == active_rs.pod_hash
         )
-        st.set_condition(
-            conds,
-            st.AVAILABLE,
-            "True" if available else "False",
-            "AvailableReason",
-            "Rollout has minimum availability"
-            if available
-            else "Rollout does not have minimum availability",
-            self.now,
-        )
         pause_conditions = s.get("pauseConditions") or []
         paused = bool(self.spec.paused)
         is_paused = paused or bool(pause_conditions)
-        st.set_condition(
-            conds,
-            st.PAUSED,
-            "True" if is_paused else "False",
-            st.ROLLOUT_PAUSED,
-            "Rollout is paused",
-            self.now,
-        )
+        self.set_available_and_paused(available=available, paused=is_paused)
         self.progressing_condition(new_rs, fully_promoted, paused, aborted, retried)
         healthy = (
             not is_paused
@@ -638,22 +608,7 @@ class _BlueGreen(PlannerBase):
             and fully_promoted
             and active_after == pod_hash
         )
-        st.set_condition(
-            conds,
-            st.HEALTHY,
-            "True" if healthy else "False",
-            "RolloutHealthy",
-            "Rollout is healthy" if healthy else "Rollout is not healthy",
-            self.now,
-        )
-        st.set_condition(
-            conds,
-            st.COMPLETED,
-            "True" if fully_promoted else "False",
-            "RolloutCompleted",
-            "RolloutCompleted",
-            self.now,
-        )
+        self.set_healthy_and_completed(healthy=healthy, completed=fully_promoted)
         phase, message = st.phase_and_message(
             conditions=conds,
             spec_paused=paused,

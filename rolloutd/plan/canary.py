@@ -962,26 +962,9 @@ class _Planner(PlannerBase):
             s.pop("currentStepIndex", None)
         conds = self.conditions()
         available = s["availableReplicas"] >= self.replicas
-        st.set_condition(
-            conds,
-            st.AVAILABLE,
-            "True" if available else "False",
-            "AvailableReason",
-            "Rollout has minimum availability"
-            if available
-            else "Rollout does not have minimum availability",
-            self.now,
-        )
         pause_conditions = s.get("pauseConditions") or []
         is_paused = paused or bool(pause_conditions)
-        st.set_condition(
-            conds,
-            st.PAUSED,
-            "True" if is_paused else "False",
-            st.ROLLOUT_PAUSED,
-            "Rollout is paused",
-            self.now,
-        )
+        self.set_available_and_paused(available=available, paused=is_paused)
         self.progressing_condition(new_rs, fully_promoted, paused, aborted, retried)
         steps_done = s.get("currentStepIndex") is None or s.get("currentStepIndex") == len(
             self.steps
@@ -994,22 +977,7 @@ class _Planner(PlannerBase):
             and fully_promoted
             and s["replicas"] == self.replicas
         )
-        st.set_condition(
-            conds,
-            st.HEALTHY,
-            "True" if healthy else "False",
-            "RolloutHealthy",
-            "Rollout is healthy" if healthy else "Rollout is not healthy",
-            self.now,
-        )
-        st.set_condition(
-            conds,
-            st.COMPLETED,
-            "True" if fully_promoted else "False",
-            "RolloutCompleted",
-            "RolloutCompleted",
-            self.now,
-        )
+        self.set_healthy_and_completed(healthy=healthy, completed=fully_promoted)
         basic_old = (not self.routed) and s["replicas"] > s["updatedReplicas"]
         phase, message = st.phase_and_message(
             conditions=conds,
