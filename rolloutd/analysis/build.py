@@ -58,15 +58,17 @@ from typing import Any, Literal
 
 from rolloutd.analysis.providers.gojson import compact_json
 from rolloutd.analysis.spec import substitute
+from rolloutd.model.constants import (
+    POD_HASH_LABEL,
+    REVISION_ANNOTATION,
+    ROLLOUT_TYPE_LABEL,
+    STEP_INDEX_LABEL,
+)
 from rolloutd.model.rollout import INSTANCE_ID_LABEL
 
 JsonDict = dict[str, Any]
 RunKind = Literal["Step", "Background", "PrePromotion", "PostPromotion"]
 
-POD_HASH_LABEL = "rollouts-pod-template-hash"
-ROLLOUT_TYPE_LABEL = "rollout-type"
-STEP_INDEX_LABEL = "step-index"
-REVISION_ANNOTATION = "rollout.argoproj.io/revision"
 _SUFFIX = {"PrePromotion": "-pre", "PostPromotion": "-post"}
 _KINDS = ("Step", "Background", "PrePromotion", "PostPromotion")
 

@@ -43,8 +43,8 @@ from rolloutd.kube.resources import (
 )
 from rolloutd.kube.workqueue import WorkQueue
 from rolloutd.model.rollout import INSTANCE_ID_LABEL, InvalidRollout, Rollout, parse_rollout
-from rolloutd.plan.canary import plan
 from rolloutd.plan.hashing import TemplateEncodingError, pod_template_hash
+from rolloutd.plan.planner import plan
 from rolloutd.plan.types import (
     MANAGED_BY_ANNOTATION,
     POD_HASH_LABEL,
@@ -350,7 +350,6 @@ class RolloutController:
                 self.events.record_soon(obj, "Warning", "InvalidSpec", status["message"])
             await self._patch_status(obj, status)
             return 20.0
-        canary = rollout.spec.strategy.canary
         bound, states, unknown = self._routers(obj, rollout)
         replica_sets = self._owned_replica_sets(obj)
         snapshot = Snapshot(
@@ -406,8 +405,7 @@ class RolloutController:
                 replicas=1 if rollout.spec.replicas is None else rollout.spec.replicas,
                 pod_hash=result.status.get("currentPodHash"),
             )
-        keep = [s for s in (canary.canary_service, canary.stable_service) if s] if canary else []
-        await self._release_services(namespace, name, keep=keep)
+        await self._release_services(namespace, name, keep=service_names(rollout))
         await self._release_router_objects(namespace, name, keep=self._refs_of.get(key, set()))
         requeue = result.requeue_after.total_seconds() if result.requeue_after is not None else None
         if rollout.spec.restart_at and not any(s.errors for s in states):
@@ -474,10 +472,8 @@ class RolloutController:
         return owned
 
     def _named_services(self, namespace: str, rollout: Rollout) -> dict[str, ServiceView | None]:
-        canary = rollout.spec.strategy.canary
-        names = [n for n in (canary.canary_service, canary.stable_service) if n] if canary else []
         found: dict[str, ServiceView | None] = {}
-        for svc_name in names:
+        for svc_name in service_names(rollout):
             svc = self.services.get(namespace, svc_name)
             found[svc_name] = ServiceView.from_dict(svc) if svc else None
         return found
@@ -492,10 +488,8 @@ class RolloutController:
         bound: list[BoundRouter] = []
         states: list[RouterState] = []
         unknown: list[str] = []
-        if canary is not None:
-            for svc_name in (canary.canary_service, canary.stable_service):
-                if svc_name:
-                    refs.add((SERVICES, key[0], svc_name))
+        for svc_name in service_names(rollout):
+            refs.add((SERVICES, key[0], svc_name))
         if routing is None or canary is None:
             self._index(key, refs)
             return bound, states, unknown
@@ -687,6 +681,18 @@ def _controller_owner_uids(rs: JsonDict) -> list[str | None]:
     """Index: the uid of each controller owner reference (the Rollout, for ours)."""
     refs = (rs.get("metadata") or {}).get("ownerReferences") or []
     return [ref.get("uid") for ref in refs if ref.get("controller")]
+
+
+def service_names(rollout: Rollout) -> list[str]:
+    """The Services a Rollout's strategy names (canary/stable, or active/preview)."""
+    canary = rollout.spec.strategy.canary
+    blue_green = rollout.spec.strategy.blue_green
+    names: list[str | None] = []
+    if canary is not None:
+        names += [canary.canary_service, canary.stable_service]
+    if blue_green is not None:
+        names += [blue_green.active_service, blue_green.preview_service]
+    return [n for n in dict.fromkeys(names) if n]
 
 
 def _managed_by(svc: JsonDict) -> list[tuple[str, str]]:

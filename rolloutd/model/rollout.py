@@ -261,9 +261,29 @@ class CanaryStrategy(Model):
     replica_progress_threshold: ReplicaProgressThreshold | None = None
 
 
+class BlueGreenStrategy(Model):
+    """Argo's `BlueGreenStrategy`: the whole new version beside the old, behind a preview
+    Service, and an all-at-once switch of the active Service."""
+
+    active_service: str | None = None
+    preview_service: str | None = None
+    preview_replica_count: NonNegativeInt32 | None = None
+    auto_promotion_enabled: bool | None = None
+    auto_promotion_seconds: NonNegativeInt32 | None = None
+    max_unavailable: IntOrString | None = None
+    scale_down_delay_seconds: NonNegativeInt32 | None = None
+    scale_down_delay_revision_limit: NonNegativeInt32 | None = None
+    abort_scale_down_delay_seconds: NonNegativeInt32 | None = None
+    pre_promotion_analysis: RolloutAnalysis | None = None
+    post_promotion_analysis: RolloutAnalysis | None = None
+    anti_affinity: JsonObject | None = None
+    preview_metadata: PodMetadata | None = None
+    active_metadata: PodMetadata | None = None
+
+
 class RolloutStrategy(Model):
     canary: CanaryStrategy | None = None
-    blue_green: JsonObject | None = None
+    blue_green: BlueGreenStrategy | None = None
 
 
 class RollbackWindow(Model):
@@ -335,6 +355,14 @@ class CanaryStatus(Model):
     stable_ping_pong: str | None = None
 
 
+class BlueGreenStatus(Model):
+    preview_selector: str | None = None
+    active_selector: str | None = None
+    scale_up_preview_check_point: bool | None = None
+    pre_promotion_analysis_run_status: RolloutAnalysisRunStatus | None = None
+    post_promotion_analysis_run_status: RolloutAnalysisRunStatus | None = None
+
+
 class RolloutStatus(Model):
     phase: str | None = None
     message: str | None = None
@@ -358,7 +386,7 @@ class RolloutStatus(Model):
     promote_full: bool | None = None
     restarted_at: str | None = None
     canary: CanaryStatus | None = None
-    blue_green: JsonObject | None = None
+    blue_green: BlueGreenStatus | None = None
 
 
 class Rollout(Model):
@@ -457,6 +485,8 @@ def validate_spec(spec: RolloutSpec, *, name: object = None) -> list[str]:
         errors.append("spec.strategy: one of canary or blueGreen must be set")
     if strategy.canary is not None:
         errors += _validate_canary(strategy.canary)
+    if strategy.blue_green is not None:
+        errors += _validate_blue_green(strategy.blue_green)
     errors += _validate_references(spec)
     for name, value in (
         ("revisionHistoryLimit", spec.revision_history_limit),
@@ -516,16 +546,7 @@ def _validate_references(spec: RolloutSpec) -> list[str]:
         ("canaryMetadata", canary.canary_metadata),
         ("stableMetadata", canary.stable_metadata),
     ):
-        if meta is None:
-            continue
-        path = f"spec.strategy.canary.{field}"
-        for key, value in (meta.labels or {}).items():
-            errors += _label_errors(f"{path}.labels", key, value)
-        for key in meta.annotations or {}:
-            errors += [
-                message.replace("label key", "annotation key")
-                for message in _label_errors(f"{path}.annotations", key, None)
-            ]
+        errors += _metadata_errors(f"spec.strategy.canary.{field}", meta)
     return errors
 
 
@@ -761,6 +782,49 @@ def _validate_canary(canary: CanaryStrategy) -> list[str]:
     return errors
 
 
+def _validate_blue_green(blue_green: BlueGreenStrategy) -> list[str]:
+    """Argo's blue-green rules (`pkg/apis/rollouts/validation`), each naming its field."""
+    errors: list[str] = []
+    root = "spec.strategy.blueGreen"
+    if not blue_green.active_service:
+        errors.append(f"{root}.activeService: Required value")
+    elif blue_green.preview_service == blue_green.active_service:
+        errors.append(
+            f"{root}.activeService: Preview service and Active service cannot be the same"
+        )
+    for name, value in (
+        ("previewReplicaCount", blue_green.preview_replica_count),
+        ("autoPromotionSeconds", blue_green.auto_promotion_seconds),
+        ("scaleDownDelaySeconds", blue_green.scale_down_delay_seconds),
+        ("scaleDownDelayRevisionLimit", blue_green.scale_down_delay_revision_limit),
+        ("abortScaleDownDelaySeconds", blue_green.abort_scale_down_delay_seconds),
+    ):
+        if value is not None and value < 0:
+            errors.append(f"{root}.{name}: must be greater than or equal to 0")
+    errors += _int_or_percent(blue_green.max_unavailable, f"{root}.maxUnavailable", max_percent=100)
+    for field, meta in (
+        ("previewMetadata", blue_green.preview_metadata),
+        ("activeMetadata", blue_green.active_metadata),
+    ):
+        errors += _metadata_errors(f"{root}.{field}", meta)
+    return errors
+
+
+def _metadata_errors(path: str, meta: PodMetadata | None) -> list[str]:
+    """Labels and annotations that a pod could not carry."""
+    if meta is None:
+        return []
+    errors: list[str] = []
+    for key, value in (meta.labels or {}).items():
+        errors += _label_errors(f"{path}.labels", key, value)
+    for key in meta.annotations or {}:
+        errors += [
+            message.replace("label key", "annotation key")
+            for message in _label_errors(f"{path}.annotations", key, None)
+        ]
+    return errors
+
+
 def _validate_step(
     step: CanaryStep,
     path: str,
@@ -868,24 +932,11 @@ def _is_zero(value: int | str | None) -> bool:
     return str(value).strip().rstrip("%") == "0"
 
 
-BLUE_GREEN_UNSUPPORTED = (
-    "spec.strategy.blueGreen: the blueGreen strategy is not supported by rolloutd yet; "
-    "the Rollout is held as it is (no new ReplicaSet, no Service changed)"
-)
-"""Why a blue-green Rollout is held: rolling it out any other way (a canary without steps
-would be the fallback) would cut all traffic over with no preview, the opposite of what it asks."""
-
-
-def held_strategies(spec: RolloutSpec) -> list[str]:
-    """Strategies rolloutd refuses to act on rather than act on differently (an invalid spec)."""
-    return [BLUE_GREEN_UNSUPPORTED] if spec.strategy.blue_green is not None else []
-
-
 def unsupported_features(spec: RolloutSpec) -> list[str]:
     """Fields rolloutd accepts but does not act on yet (reported as a Warning event).
 
-    Not here: `blueGreen` (held, see `held_strategies`) and routers such as `nginx` or `alb`
-    (a router that is not installed is an invalid spec; one that is installed is acted on)."""
+    Not here: routers such as `nginx` or `alb` (a router that is not installed is an invalid
+    spec; one that is installed is acted on)."""
     found = []
     if spec.rollback_window is not None:
         found.append("spec.rollbackWindow")
@@ -903,4 +954,7 @@ def unsupported_features(spec: RolloutSpec) -> list[str]:
             for kind in ("experiment", "plugin"):
                 if getattr(step, kind) is not None:
                     found.append(f"spec.strategy.canary.steps[{i}].{kind}")
+    blue_green = spec.strategy.blue_green
+    if blue_green is not None and blue_green.anti_affinity:
+        found.append("spec.strategy.blueGreen.antiAffinity")
     return found

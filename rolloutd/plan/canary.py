@@ -22,16 +22,10 @@ from typing import Any
 from rolloutd.model.rollout import (
     DEFAULT_ABORT_SCALE_DOWN_DELAY_SECONDS,
     DEFAULT_MAX_TRAFFIC_WEIGHT,
-    DEFAULT_PROGRESS_DEADLINE_SECONDS,
-    DEFAULT_REPLICAS,
-    DEFAULT_REVISION_HISTORY_LIMIT,
     DEFAULT_SCALE_DOWN_DELAY_SECONDS,
     CanaryStep,
     CanaryStrategy,
     RolloutStatus,
-    held_strategies,
-    template_labels,
-    unsupported_features,
     validate_spec,
 )
 from rolloutd.plan import claims
@@ -40,9 +34,9 @@ from rolloutd.plan import status as st
 from rolloutd.plan.analysis import AnalysisOutcome, plan_analysis
 from rolloutd.plan.analysis import blocks as analysis_blocks
 from rolloutd.plan.analysis import spec_errors as analysis_spec_errors
+from rolloutd.plan.base import PlannerBase, drop_deadline, selector_string
 from rolloutd.plan.hashing import (
     TemplateEncodingError,
-    pod_template_hash,
     step_hash_matches,
     steps_hash,
 )
@@ -56,26 +50,18 @@ from rolloutd.plan.replicas import (
     weight_supported,
 )
 from rolloutd.plan.restart import restart_pending
-from rolloutd.plan.rsmatch import find_by_template
 from rolloutd.plan.types import (
-    DESIRED_REPLICAS_ANNOTATION,
-    EPHEMERAL_METADATA_ANNOTATION,
     MANAGED_BY_ANNOTATION,
     POD_HASH_LABEL,
-    REVISION_ANNOTATION,
-    REVISION_HISTORY_ANNOTATION,
     SCALE_DOWN_DEADLINE_ANNOTATION,
     Action,
     AnnotateReplicaSet,
-    AnnotateRollout,
-    CreateReplicaSet,
     DeleteReplicaSet,
     Event,
     JsonDict,
     Plan,
     RemoveManagedRoutes,
     ReplicaSetView,
-    ScaleReplicaSet,
     SetHeaderRoute,
     SetMirrorRoute,
     SetWeight,
@@ -83,8 +69,6 @@ from rolloutd.plan.types import (
     SwitchService,
     UpdateHash,
 )
-
-INVALID_SPEC_REQUEUE = dt.timedelta(seconds=20)
 
 
 @dataclass
@@ -96,54 +80,35 @@ class _Targets:
 
 
 @dataclass
-class _Planner:
-    snap: Snapshot
-    now: dt.datetime
-    actions: list[Action] = field(default_factory=list)
-    events: list[Event] = field(default_factory=list)
-    wakeups: list[dt.datetime] = field(default_factory=list)
-
-    abort_detail: str | None = None
-    created_rs: bool = False
-    resumed_recorded: bool = False
+class _Planner(PlannerBase):
     targets: _Targets | None = None
-    renumbered: dict[str, int] = field(default_factory=dict)
-    """ReplicaSets this plan gives a new revision number (a reused template)."""
     analysis_outcome: AnalysisOutcome = field(default_factory=AnalysisOutcome)
 
     def __post_init__(self) -> None:
-        r = self.snap.rollout
-        self.spec = r.spec
-        self.old_status: JsonDict = r.status.to_json()
-        self.status: JsonDict = r.status.to_json()
+        super().__post_init__()
         self.canary: CanaryStrategy = self.spec.strategy.canary or CanaryStrategy()
         self.steps: list[CanaryStep] = list(self.canary.steps or [])
-        self.replicas = DEFAULT_REPLICAS if self.spec.replicas is None else self.spec.replicas
         routing = self.canary.traffic_routing
         self.routed = routing is not None
         self.max_weight = (
             routing.max_traffic_weight if routing and routing.max_traffic_weight else None
         ) or DEFAULT_MAX_TRAFFIC_WEIGHT
         self.managed_routes = [m.name for m in (routing.managed_routes or [])] if routing else []
-        self.generation = str(r.metadata.get("generation", ""))
-        self.name = self.snap.name
 
-    # -- small helpers ------------------------------------------------------------------------
-
-    def emit(self, reason: str, message: str, kind: str = "Normal") -> None:
-        self.events.append(Event(reason=reason, message=message, type=kind))
-
-    def wake_at(self, when: dt.datetime) -> None:
-        self.wakeups.append(when)
-
-    def conditions(self) -> list[JsonDict]:
-        conds: list[JsonDict] = self.status.setdefault("conditions", [])
-        return conds
+    def waits_indefinitely(self) -> bool:
+        """A pause, analysis or experiment step has no progress deadline."""
+        index = self.status.get("currentStepIndex")
+        if index is not None and index < len(self.steps):
+            step = self.steps[index]
+            return (
+                step.pause is not None or step.analysis is not None or step.experiment is not None
+            )
+        return False
 
     # -- validation ---------------------------------------------------------------------------
 
     def spec_errors(self) -> list[str]:
-        errors = validate_spec(self.spec, name=self.name) + held_strategies(self.spec)
+        errors = validate_spec(self.spec, name=self.name)
         if analysis_blocks(self.spec):
             errors += analysis_spec_errors(
                 self.snap.raw or {"metadata": self.snap.rollout.metadata},
@@ -153,41 +118,14 @@ class _Planner:
         errors += list(self.snap.unknown_routers)
         for router in self.snap.routers:
             errors += list(router.errors)
-        labels = template_labels(self.spec)  # {} for a bad type: validate_spec reports it
-        for field_name, svc_name in (
-            ("canaryService", self.canary.canary_service),
-            ("stableService", self.canary.stable_service),
-        ):
-            if not svc_name:
-                continue
-            path = f"spec.strategy.canary.{field_name}"
-            svc = self.snap.services.get(svc_name)
-            if svc is None:
-                errors.append(f'{path}: services "{svc_name}" not found')
-                continue
-            owner = svc.annotations.get(MANAGED_BY_ANNOTATION)
-            if owner and owner != self.name:
-                errors.append(f'{path}: Service "{svc_name}" is managed by another Rollout')
-            for key, value in svc.selector.items():
-                if key != POD_HASH_LABEL and labels.get(key) != value:
-                    errors.append(
-                        f'{path}: Service "{svc_name}" has unmatch label "{key}" in rollout'
-                    )
-        return errors
-
-    def invalid(self, errors: list[str]) -> Plan:
-        message = f'The Rollout "{self.name}" is invalid: ' + "; ".join(errors)
-        conds = self.conditions()
-        old = st.find(conds, st.INVALID_SPEC)
-        if old is None or old.get("message") != message:
-            self.emit(st.INVALID_SPEC, message, "Warning")
-        st.set_condition(conds, st.INVALID_SPEC, "True", st.INVALID_SPEC, message, self.now)
-        self.status["phase"] = "Degraded"
-        self.status["message"] = f"{st.INVALID_SPEC}: {message}"
-        self.status["observedGeneration"] = self.generation
-        return Plan(
-            actions=[], status=self.status, events=self.events, requeue_after=INVALID_SPEC_REQUEUE
+        errors += self.service_errors(
+            "spec.strategy.canary",
+            [
+                ("canaryService", self.canary.canary_service),
+                ("stableService", self.canary.stable_service),
+            ],
         )
+        return errors
 
     # -- the planner --------------------------------------------------------------------------
 
@@ -200,27 +138,12 @@ class _Planner:
         self.max_surge, self.max_unavailable = surge_and_unavailable(
             self.canary.max_surge, self.canary.max_unavailable, self.replicas
         )
-        if self.status.get("observedGeneration") != self.generation:
-            for feature in unsupported_features(self.spec):
-                self.emit(
-                    "UnsupportedFeature",
-                    f"{feature} is accepted but not acted on by rolloutd yet",
-                    "Warning",
-                )
-
-        template = self.spec.template or {}
+        self.warn_unsupported()
         try:
-            pod_hash = pod_template_hash(template, self.status.get("collisionCount"))
+            pod_hash, new_rs = self.find_new_rs(self.canary.anti_affinity)
         except TemplateEncodingError as err:  # Argo cannot decode such a template either
             return self.invalid([str(err)])
         by_hash = {rs.pod_hash: rs for rs in self.snap.replica_sets}
-        new_rs = by_hash.get(pod_hash)
-        if new_rs is None and self.snap.defaulted_template is not None:
-            # Made under another hash function: adopt it by its template, keep its hash (Argo).
-            new_rs = find_by_template(
-                self.snap.defaulted_template, self.snap.replica_sets, self.canary.anti_affinity
-            )
-            pod_hash = new_rs.pod_hash if new_rs is not None else pod_hash
         stable_hash = self.status.get("stableRS") or ""
         if not stable_hash and self.snap.replica_sets:
             stable_hash = self.adopt_stable(pod_hash)
@@ -228,7 +151,6 @@ class _Planner:
         self.reset_for_new_template(pod_hash, stable_hash, new_rs)
         stable_hash = self.status.get("stableRS") or ""
         stable_rs = by_hash.get(stable_hash)
-        max_revision = max((rs.revision for rs in self.snap.replica_sets), default=0)
 
         # Abort, retry, full promotion: user intents recorded in status.
         fully_promoted = bool(stable_hash) and stable_hash == pod_hash
@@ -261,31 +183,15 @@ class _Planner:
             self.status["currentStepIndex"] = len(self.steps) if self.steps else None
 
         # Create the new ReplicaSet when there is none yet.
-        revision = max_revision + 1 if new_rs is None else new_rs.revision
         targets = self.replica_targets(pod_hash, stable_hash, fully_promoted, aborted, promote_full)
-        if new_rs is None:
-            new_rs = _virtual_rs(f"{self.name}-{pod_hash}", pod_hash, revision)
-            size = targets.new
-            if not self.routed:
-                size = self.basic_sizes(targets, new_rs, by_hash.get(stable_hash))[0]
-            self.create_replica_set(pod_hash, revision, size)
-            self.created_rs = True
-        elif new_rs.revision < max_revision:
-            # Going back to an older template: it becomes the newest revision, like Argo.
-            history = new_rs.annotations.get(REVISION_HISTORY_ANNOTATION)
-            previous = f"{history},{new_rs.revision}" if history else str(new_rs.revision)
-            revision = max_revision + 1
-            self.renumbered[new_rs.name] = revision
-            self.actions.append(
-                AnnotateReplicaSet(
-                    new_rs.name,
-                    {REVISION_ANNOTATION: str(revision), REVISION_HISTORY_ANNOTATION: previous},
-                )
-            )
-        if self.snap.rollout.metadata.get("annotations", {}).get(REVISION_ANNOTATION) != str(
-            revision
-        ):
-            self.actions.append(AnnotateRollout({REVISION_ANNOTATION: str(revision)}))
+
+        def size(created: ReplicaSetView) -> int:
+            if self.routed:
+                return targets.new
+            return self.basic_sizes(targets, created, by_hash.get(stable_hash))[0]
+
+        new_rs = self.settle_revision(pod_hash, new_rs, size)
+        revision = self.revision
 
         outcome = self.analysis(
             pod_hash,
@@ -561,79 +467,6 @@ class _Planner:
             others=others,
         )
 
-    def create_replica_set(self, pod_hash: str, revision: int, replicas: int) -> None:
-        r = self.snap.rollout
-        template = _with_hash_label(self.spec.template or {}, pod_hash)
-        selector = self.spec.selector.to_json() if self.spec.selector else {}
-        match_labels = dict(selector.get("matchLabels") or {})
-        match_labels[POD_HASH_LABEL] = pod_hash
-        selector["matchLabels"] = match_labels
-        annotations = {
-            k: v
-            for k, v in (r.metadata.get("annotations") or {}).items()
-            if k
-            not in (
-                "kubectl.kubernetes.io/last-applied-configuration",
-                REVISION_ANNOTATION,
-                REVISION_HISTORY_ANNOTATION,
-                DESIRED_REPLICAS_ANNOTATION,
-            )
-            and not k.startswith("notified.notifications.argoproj.io")
-        }
-        annotations[REVISION_ANNOTATION] = str(revision)
-        annotations[DESIRED_REPLICAS_ANNOTATION] = str(self.replicas)
-        role = self.role_metadata(pod_hash)
-        if role is not None:
-            annotations[EPHEMERAL_METADATA_ANNOTATION] = ephemeral.record(role) or ""
-        name = f"{self.name}-{pod_hash}"
-        body = {
-            "apiVersion": "apps/v1",
-            "kind": "ReplicaSet",
-            "metadata": {
-                "name": name,
-                "namespace": self.snap.namespace,
-                "labels": dict(template.get("metadata", {}).get("labels") or {}),
-                "annotations": annotations,
-                "ownerReferences": [
-                    {
-                        "apiVersion": "argoproj.io/v1alpha1",
-                        "kind": "Rollout",
-                        "name": self.name,
-                        "uid": r.metadata.get("uid", ""),
-                        "controller": True,
-                        "blockOwnerDeletion": True,
-                    }
-                ],
-            },
-            "spec": {
-                "replicas": replicas,
-                "minReadySeconds": self.spec.min_ready_seconds or 0,
-                "selector": selector,
-                "template": ephemeral.inject(template, role),
-            },
-        }
-        self.actions.append(CreateReplicaSet(body))
-        self.emit("NewReplicaSetCreated", f"Created ReplicaSet {name} (revision {revision})")
-        if revision > 1:
-            self.emit(
-                "RolloutNotCompleted",
-                f"Rollout not completed, started update to revision {revision} ({pod_hash})",
-            )
-        if replicas:
-            self.emit(
-                "ScalingReplicaSet",
-                f"Scaled up ReplicaSet {name} (revision {revision}) from 0 to {replicas}",
-            )
-        st.set_condition(
-            self.conditions(),
-            st.PROGRESSING,
-            "True",
-            st.NEW_RS_CREATED,
-            f'Created new replica set "{name}"',
-            self.now,
-            touch=True,
-        )
-
     def role_metadata(self, pod_hash: str) -> ephemeral.Wanted | None:
         """canaryMetadata / stableMetadata for a ReplicaSet created now."""
         stable = self.status.get("stableRS") == pod_hash
@@ -662,23 +495,6 @@ class _Planner:
             created=self.created_rs,
         )
 
-    def scale_to(
-        self, rs: ReplicaSetView, replicas: int, extra: dict[str, str | None] | None = None
-    ) -> None:
-        if rs.spec_replicas == replicas and not extra:
-            return
-        annotations: dict[str, str | None] = {DESIRED_REPLICAS_ANNOTATION: str(self.replicas)}
-        annotations.update(extra or {})
-        self.actions.append(ScaleReplicaSet(rs.name, replicas, annotations))
-        if rs.spec_replicas != replicas:
-            direction = "up" if replicas > rs.spec_replicas else "down"
-            self.emit(
-                "ScalingReplicaSet",
-                f"Scaled {direction} ReplicaSet {rs.name} "
-                f"(revision {self.renumbered.get(rs.name, rs.revision)}) "
-                f"from {rs.spec_replicas} to {replicas}",
-            )
-
     def scale(
         self,
         new_rs: ReplicaSetView,
@@ -698,12 +514,12 @@ class _Planner:
         # Stable first: with traffic routing it must stay at full size so an abort is instant.
         if stable_rs is not None and stable_rs is not new_rs:
             # A ReplicaSet back in service forgets the scale-down it was waiting for.
-            self.scale_to(stable_rs, targets.stable, _drop_deadline(stable_rs))
+            self.scale_to(stable_rs, targets.stable, drop_deadline(stable_rs))
         if aborted or self.created_rs:
             # An aborted canary is scaled down after its delay (scale_down_old); a ReplicaSet
             # created by this plan already has its size.
             return
-        self.scale_to(new_rs, targets.new, _drop_deadline(new_rs))
+        self.scale_to(new_rs, targets.new, drop_deadline(new_rs))
 
     def scale_down_old(
         self,
@@ -1123,22 +939,6 @@ class _Planner:
 
     # -- history and status -------------------------------------------------------------------
 
-    def cleanup_history(self, new_rs: ReplicaSetView, stable_rs: ReplicaSetView | None) -> None:
-        limit = self.spec.revision_history_limit
-        if limit is None:
-            limit = DEFAULT_REVISION_HISTORY_LIMIT
-        old = [
-            rs
-            for rs in self.snap.replica_sets
-            if rs is not new_rs
-            and rs is not stable_rs
-            and rs.spec_replicas == 0
-            and rs.replicas == 0
-        ]
-        old.sort(key=lambda rs: rs.revision)
-        for rs in old[: max(0, len(old) - limit)]:
-            self.actions.append(DeleteReplicaSet(rs.name))
-
     def compute_status(
         self,
         new_rs: ReplicaSetView,
@@ -1155,33 +955,16 @@ class _Planner:
         s["readyReplicas"] = sum(rs.ready for rs in sets)
         s["availableReplicas"] = sum(rs.available for rs in sets)
         s["HPAReplicas"] = s["replicas"]
-        s["selector"] = _selector_string(self.spec.selector.to_json() if self.spec.selector else {})
+        s["selector"] = selector_string(self.spec.selector.to_json() if self.spec.selector else {})
         s["observedGeneration"] = self.generation
         s["currentPodHash"] = pod_hash
         if not self.steps:
             s.pop("currentStepIndex", None)
         conds = self.conditions()
         available = s["availableReplicas"] >= self.replicas
-        st.set_condition(
-            conds,
-            st.AVAILABLE,
-            "True" if available else "False",
-            "AvailableReason",
-            "Rollout has minimum availability"
-            if available
-            else "Rollout does not have minimum availability",
-            self.now,
-        )
         pause_conditions = s.get("pauseConditions") or []
         is_paused = paused or bool(pause_conditions)
-        st.set_condition(
-            conds,
-            st.PAUSED,
-            "True" if is_paused else "False",
-            st.ROLLOUT_PAUSED,
-            "Rollout is paused",
-            self.now,
-        )
+        self.set_available_and_paused(available=available, paused=is_paused)
         self.progressing_condition(new_rs, fully_promoted, paused, aborted, retried)
         steps_done = s.get("currentStepIndex") is None or s.get("currentStepIndex") == len(
             self.steps
@@ -1194,22 +977,7 @@ class _Planner:
             and fully_promoted
             and s["replicas"] == self.replicas
         )
-        st.set_condition(
-            conds,
-            st.HEALTHY,
-            "True" if healthy else "False",
-            "RolloutHealthy",
-            "Rollout is healthy" if healthy else "Rollout is not healthy",
-            self.now,
-        )
-        st.set_condition(
-            conds,
-            st.COMPLETED,
-            "True" if fully_promoted else "False",
-            "RolloutCompleted",
-            "RolloutCompleted",
-            self.now,
-        )
+        self.set_healthy_and_completed(healthy=healthy, completed=fully_promoted)
         basic_old = (not self.routed) and s["replicas"] > s["updatedReplicas"]
         phase, message = st.phase_and_message(
             conditions=conds,
@@ -1228,206 +996,6 @@ class _Planner:
             s.pop("canary", None)
         if not s.get("pauseConditions"):
             s.pop("pauseConditions", None)
-
-    def progressing_condition(
-        self,
-        new_rs: ReplicaSetView,
-        fully_promoted: bool,
-        paused: bool,
-        aborted: bool,
-        retried: bool,
-    ) -> None:
-        conds = self.conditions()
-        old = st.find(conds, st.PROGRESSING) or {}
-        old_reason = old.get("reason")
-        rs_name = new_rs.name
-        revision = new_rs.revision
-        if aborted:
-            message = f"Rollout aborted update to revision {revision}"
-            if self.abort_detail:
-                message += f": {self.abort_detail}"
-            elif old_reason == st.ROLLOUT_ABORTED:
-                message = str(old.get("message") or message)  # keep the reason it was aborted
-            if old_reason != st.ROLLOUT_ABORTED:
-                self.emit(st.ROLLOUT_ABORTED, message, "Warning")
-            st.set_condition(conds, st.PROGRESSING, "False", st.ROLLOUT_ABORTED, message, self.now)
-            return
-        step_paused = bool(self.status.get("pauseConditions"))
-        if paused or step_paused:
-            # Argo reports any pause (manual or a pause step) as Progressing/RolloutPaused;
-            # the pause step's own event was already recorded where it started.
-            if old_reason != st.ROLLOUT_PAUSED and paused:
-                self.emit(st.ROLLOUT_PAUSED, "Rollout is paused")
-            st.set_condition(
-                conds, st.PROGRESSING, "Unknown", st.ROLLOUT_PAUSED, "Rollout is paused", self.now
-            )
-            return
-        if self.created_rs:
-            return  # create_replica_set set NewReplicaSetCreated, with the new name
-        if retried:
-            st.set_condition(
-                conds,
-                st.PROGRESSING,
-                "Unknown",
-                st.ROLLOUT_RETRY,
-                "Retrying Rollout after abort",
-                self.now,
-            )
-            return
-        if old_reason == st.ROLLOUT_PAUSED:
-            if not self.resumed_recorded:
-                # A manual resume; a pause step's resume was recorded by the step itself.
-                self.emit(st.ROLLOUT_RESUMED, "Rollout is resumed")
-            st.set_condition(
-                conds,
-                st.PROGRESSING,
-                "Unknown",
-                st.ROLLOUT_RESUMED,
-                "Rollout is resumed",
-                self.now,
-            )
-            return
-        s = self.status
-        complete = (
-            fully_promoted
-            and new_rs.available >= self.replicas
-            and s["updatedReplicas"] == self.replicas
-        )
-        if complete:
-            st.set_condition(
-                conds,
-                st.PROGRESSING,
-                "True",
-                st.NEW_RS_AVAILABLE,
-                f'ReplicaSet "{rs_name}" has successfully progressed.',
-                self.now,
-            )
-            return
-        fresh_start = old_reason in (st.ROLLOUT_RETRY, st.ROLLOUT_RESUMED, st.NEW_RS_AVAILABLE)
-        if self.made_progress() or not old or fresh_start:
-            st.set_condition(
-                conds,
-                st.PROGRESSING,
-                "True",
-                st.RS_UPDATED,
-                f'ReplicaSet "{rs_name}" is progressing.',
-                self.now,
-                touch=True,
-            )
-            return
-        # (A creation is progress too: its condition's lastUpdateTime starts the deadline.)
-        self.check_deadline(rs_name)
-
-    def made_progress(self) -> bool:
-        o, s = self.old_status, self.status
-        return (
-            o.get("updatedReplicas") != s.get("updatedReplicas")
-            or (s.get("readyReplicas") or 0) > (o.get("readyReplicas") or 0)
-            or (s.get("availableReplicas") or 0) > (o.get("availableReplicas") or 0)
-            or (s.get("replicas") or 0) < (o.get("replicas") or 0)
-            or o.get("stableRS") != s.get("stableRS")
-            or o.get("currentStepIndex") != s.get("currentStepIndex")
-            or o.get("currentStepHash") != s.get("currentStepHash")
-        )
-
-    def check_deadline(self, rs_name: str) -> None:
-        conds = self.conditions()
-        cond = st.find(conds, st.PROGRESSING)
-        if cond is None or cond.get("reason") == st.DEADLINE_EXCEEDED:
-            return
-        if self.status.get("pauseConditions"):
-            return
-        index = self.status.get("currentStepIndex")
-        if index is not None and index < len(self.steps):
-            step = self.steps[index]
-            if step.pause is not None or step.analysis is not None or step.experiment is not None:
-                return
-        # Waiting for an older ReplicaSet's scale-down is not a lack of progress (Argo's
-        # isWaitingForReplicaSetScaleDown looks at ReplicaSets other than the new and stable).
-        special = {self.status.get("currentPodHash"), self.status.get("stableRS")}
-        if any(
-            SCALE_DOWN_DEADLINE_ANNOTATION in rs.annotations and rs.pod_hash not in special
-            for rs in self.snap.replica_sets
-        ):
-            return
-        seconds = self.spec.progress_deadline_seconds
-        if seconds is None:
-            seconds = DEFAULT_PROGRESS_DEADLINE_SECONDS
-        last = st.parse_time(cond.get("lastUpdateTime")) or self.now
-        deadline = last + dt.timedelta(seconds=seconds)
-        if self.now >= deadline:
-            st.set_condition(
-                conds,
-                st.PROGRESSING,
-                "False",
-                st.DEADLINE_EXCEEDED,
-                f'ReplicaSet "{rs_name}" has timed out progressing.',
-                self.now,
-            )
-            self.emit(
-                st.DEADLINE_EXCEEDED,
-                f'ReplicaSet "{rs_name}" has timed out progressing.',
-                "Warning",
-            )
-            if self.spec.progress_deadline_abort:
-                self.status["abort"] = True
-        else:
-            self.wake_at(deadline)
-
-    def requeue_after(self) -> dt.timedelta | None:
-        if not self.wakeups:
-            return None
-        soonest = min(self.wakeups)
-        return max(soonest - self.now, dt.timedelta(0))
-
-
-def _drop_deadline(rs: ReplicaSetView) -> dict[str, str | None] | None:
-    """Annotations that cancel a pending scale-down of a ReplicaSet that serves again."""
-    if SCALE_DOWN_DEADLINE_ANNOTATION in rs.annotations:
-        return {SCALE_DOWN_DEADLINE_ANNOTATION: None}
-    return None
-
-
-def _with_hash_label(template: dict[str, Any], pod_hash: str) -> dict[str, Any]:
-    meta = dict(template.get("metadata") or {})
-    labels = dict(meta.get("labels") or {})
-    labels[POD_HASH_LABEL] = pod_hash
-    meta["labels"] = labels
-    return {**template, "metadata": meta}
-
-
-def _virtual_rs(name: str, pod_hash: str, revision: int) -> ReplicaSetView:
-    """Stands for a ReplicaSet this plan creates: no pods yet."""
-    return ReplicaSetView(
-        name=name,
-        pod_hash=pod_hash,
-        revision=revision,
-        spec_replicas=0,
-        replicas=0,
-        ready=0,
-        available=0,
-        observed_generation=0,
-        generation=0,
-        created="",
-        annotations={},
-        template={},
-    )
-
-
-def _selector_string(selector: JsonDict) -> str:
-    parts = [f"{k}={v}" for k, v in sorted((selector.get("matchLabels") or {}).items())]
-    for expr in selector.get("matchExpressions") or []:
-        values = ",".join(expr.get("values") or [])
-        op = str(expr.get("operator", "")).lower()
-        if op == "in":
-            parts.append(f"{expr['key']} in ({values})")
-        elif op == "notin":
-            parts.append(f"{expr['key']} notin ({values})")
-        elif op == "exists":
-            parts.append(str(expr["key"]))
-        elif op == "doesnotexist":
-            parts.append(f"!{expr['key']}")
-    return ",".join(parts)
 
 
 def plan(snapshot: Snapshot, now: dt.datetime) -> Plan:

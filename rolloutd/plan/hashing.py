@@ -34,12 +34,13 @@ from typing import Any
 
 from fnv_hash_fast import fnv1a_32
 
+from rolloutd.model.constants import POD_HASH_LABEL
 from rolloutd.plan.gofields import ROOT, STRUCTS
 from rolloutd.plan.gostepfields import ROOT as STEPS_ROOT
 from rolloutd.plan.gostepfields import STRUCTS as STEP_STRUCTS
 
 _ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
-_HASH_LABEL = "rollouts-pod-template-hash"
+_HASH_LABEL = POD_HASH_LABEL
 
 
 class TemplateEncodingError(ValueError):

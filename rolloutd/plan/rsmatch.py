@@ -19,10 +19,9 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from rolloutd.model.constants import EPHEMERAL_METADATA_ANNOTATION
 from rolloutd.plan.hashing import TemplateEncodingError, go_json
 from rolloutd.plan.types import POD_HASH_LABEL, ReplicaSetView
-
-EPHEMERAL_METADATA_ANNOTATION = "rollout.argoproj.io/ephemeral-metadata"
 
 
 def find_by_template(

@@ -13,17 +13,28 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from rolloutd.model.constants import (
+    DESIRED_REPLICAS_ANNOTATION,
+    EPHEMERAL_METADATA_ANNOTATION,
+    MANAGED_BY_ANNOTATION,
+    POD_HASH_LABEL,
+    REVISION_ANNOTATION,
+    REVISION_HISTORY_ANNOTATION,
+    SCALE_DOWN_DEADLINE_ANNOTATION,
+)
 from rolloutd.model.rollout import Rollout
 
 JsonDict = dict[str, Any]
 
-POD_HASH_LABEL = "rollouts-pod-template-hash"
-REVISION_ANNOTATION = "rollout.argoproj.io/revision"
-REVISION_HISTORY_ANNOTATION = "rollout.argoproj.io/revision-history"
-DESIRED_REPLICAS_ANNOTATION = "rollout.argoproj.io/desired-replicas"
-SCALE_DOWN_DEADLINE_ANNOTATION = "scale-down-deadline"
-MANAGED_BY_ANNOTATION = "argo-rollouts.argoproj.io/managed-by-rollouts"
-EPHEMERAL_METADATA_ANNOTATION = "rollout.argoproj.io/ephemeral-metadata"
+__all__ = [  # the names live in rolloutd.model.constants; re-exported for the planner
+    "DESIRED_REPLICAS_ANNOTATION",
+    "EPHEMERAL_METADATA_ANNOTATION",
+    "MANAGED_BY_ANNOTATION",
+    "POD_HASH_LABEL",
+    "REVISION_ANNOTATION",
+    "REVISION_HISTORY_ANNOTATION",
+    "SCALE_DOWN_DEADLINE_ANNOTATION",
+]
 
 
 @dataclass(frozen=True, slots=True)

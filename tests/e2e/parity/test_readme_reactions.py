@@ -93,18 +93,7 @@ ACCEPTED: dict[str, tuple[Edit, str]] = {
     ),
 }
 
-BLUE_GREEN = {
-    "blueGreen": {
-        "activeService": "bg-active",
-        "previewService": "bg-preview",
-        "autoPromotionEnabled": False,
-    }
-}
 REFUSED: dict[str, tuple[Edit, str]] = {
-    "blueGreen": (
-        spec_edit(strategy=BLUE_GREEN),
-        "spec.strategy.blueGreen: the blueGreen strategy is not supported by rolloutd yet",
-    ),
     # Every router Argo names has a plugin now; a third party's that is not installed is
     # refused, naming where the Rollout names it and what to install.
     "acme/contour": (
@@ -144,8 +133,6 @@ async def test_the_readme_lists_match_what_the_daemon_does(kube: KubeClient, ns:
         ("shared-canary", ""),
         ("dss-stable", object_name("dynamicStableScale")),
         ("dss-canary", object_name("dynamicStableScale")),
-        ("bg-active", object_name("blueGreen")),
-        ("bg-preview", object_name("blueGreen")),
     ]:
         body = service(svc, app)
         if not app:
@@ -154,7 +141,7 @@ async def test_the_readme_lists_match_what_the_daemon_does(kube: KubeClient, ns:
     services_before = {
         s["metadata"]["name"]: s["metadata"]["resourceVersion"]
         for s in (await kube.list(SERVICES, namespace=ns))["items"]
-        if s["metadata"]["name"].startswith(("shared-", "bg-"))
+        if s["metadata"]["name"].startswith("shared-")
     }
     for item, (edit, _) in {**ACCEPTED, **REFUSED}.items():
         ro = rollout(object_name(item))

@@ -19,7 +19,7 @@ from typing import Any
 from sim import NAME, Cluster, Reconcile, Traffic
 
 from rolloutd.model.rollout import parse_duration, validate_spec
-from rolloutd.plan.canary import plan as make_plan
+from rolloutd.plan.planner import plan as make_plan
 from rolloutd.plan.replicas import basic_canary_split, canary_replicas, surge_and_unavailable
 from rolloutd.plan.types import (
     AnnotateReplicaSet,

@@ -35,8 +35,8 @@ from typing import Any
 
 from rolloutd.cli import patches as cli_patches
 from rolloutd.model.rollout import parse_rollout
-from rolloutd.plan.canary import plan as make_plan
 from rolloutd.plan.hashing import pod_template_hash
+from rolloutd.plan.planner import plan as make_plan
 from rolloutd.plan.types import (
     EPHEMERAL_METADATA_ANNOTATION,
     MANAGED_BY_ANNOTATION,
@@ -150,6 +150,30 @@ def rollout(
         "metadata": {"name": NAME, "namespace": NAMESPACE, "uid": "uid-1", "generation": 1},
         "spec": body,
     }
+
+
+ACTIVE_SVC = "rollouts-demo-active"
+PREVIEW_SVC = "rollouts-demo-preview"
+
+
+def blue_green_rollout(
+    *,
+    replicas: int | None = 3,
+    image: str = BLUE,
+    blue_green: Mapping[str, Any] | None = None,
+    spec: Mapping[str, Any] | None = None,
+) -> JsonDict:
+    """The seed's Rollout with `strategy.blueGreen` (active and preview Services, manual
+    promotion unless `blue_green` says otherwise) instead of the canary."""
+    body = rollout(replicas=replicas, image=image, routed=False, spec=spec)
+    strategy: JsonDict = {
+        "activeService": ACTIVE_SVC,
+        "previewService": PREVIEW_SVC,
+        "autoPromotionEnabled": False,
+    }
+    strategy.update(blue_green or {})
+    body["spec"]["strategy"] = {"blueGreen": strategy}
+    return body
 
 
 def service(name: str) -> JsonDict:
@@ -269,6 +293,24 @@ class Cluster:
             checkers=list(checkers or []),
         )
 
+    @classmethod
+    def blue_green(
+        cls,
+        *,
+        checkers: list[Checker] | None = None,
+        **kwargs: Any,
+    ) -> Cluster:
+        """A blue-green Rollout (see `blue_green_rollout()`) and its active and preview
+        Services (the seed's two Services, under the blue-green names)."""
+        body = blue_green_rollout(**kwargs)
+        return cls(
+            rollout=body,
+            services={n: service(n) for n in (ACTIVE_SVC, PREVIEW_SVC)},
+            router=None,
+            router_weight=None,
+            checkers=list(checkers or []),
+        )
+
     # -- reads --------------------------------------------------------------------------------
 
     @property
@@ -283,7 +325,7 @@ class Cluster:
 
     @property
     def steps(self) -> list[JsonDict]:
-        steps: list[JsonDict] = self.spec["strategy"]["canary"].get("steps") or []
+        steps: list[JsonDict] = (self.spec["strategy"].get("canary") or {}).get("steps") or []
         return steps
 
     @property
@@ -346,7 +388,14 @@ class Cluster:
 
     def named_services(self) -> list[str]:
         canary = self.spec["strategy"].get("canary") or {}
-        return [n for n in (canary.get("canaryService"), canary.get("stableService")) if n]
+        blue_green = self.spec["strategy"].get("blueGreen") or {}
+        names = (
+            canary.get("canaryService"),
+            canary.get("stableService"),
+            blue_green.get("activeService"),
+            blue_green.get("previewService"),
+        )
+        return [n for n in names if n]
 
     def is_routed(self) -> bool:
         canary = self.spec["strategy"].get("canary") or {}
