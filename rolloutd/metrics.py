@@ -320,11 +320,32 @@ def rollout_metrics(views: Sequence[RolloutView]) -> Iterable[Metric]:
             ("updated", "Pods of the Rollout's newest template (status.updatedReplicas)."),
         )
     }
+    selected = GaugeMetricFamily(
+        "rolloutd_bluegreen_service_selector",
+        "Always 1: the pod-template hash a blue-green Rollout's active or preview Service "
+        "selects (status.blueGreen, which mirrors the Services).",
+        labels=["namespace", "rollout", "role", "hash"],
+    )
+    on_current = GaugeMetricFamily(
+        "rolloutd_bluegreen_active_on_current",
+        "1 when a blue-green Rollout's active Service selects its newest template "
+        "(status.currentPodHash), 0 while that template is only previewed or was aborted.",
+        labels=["namespace", "rollout"],
+    )
     for view in views:
         ns, name = _key(view.obj)
         spec: JsonDict = view.obj.get("spec") or {}
         status: JsonDict = view.obj.get("status") or {}
         info.add_metric([ns, name, _strategy(spec), _traffic_router(spec), _phase(status)], 1)
+        if _strategy(spec) == "blueGreen":
+            blue_green: JsonDict = status.get("blueGreen") or {}
+            for role in ("active", "preview"):
+                pod_hash = blue_green.get(f"{role}Selector")
+                if pod_hash:
+                    selected.add_metric([ns, name, role, str(pod_hash)], 1)
+            current = status.get("currentPodHash")
+            active = blue_green.get("activeSelector")
+            on_current.add_metric([ns, name], 1 if current and active == current else 0)
         counts = replica_counts(spec, status)
         for field, family in replicas.items():
             family.add_metric([ns, name], counts[field])
@@ -343,7 +364,7 @@ def rollout_metrics(views: Sequence[RolloutView]) -> Iterable[Metric]:
         # No reading at all (the routing object is missing) is not agreement either.
         agrees = bool(readings) and all(weight == want for _, _, weight in readings)
         agreement.add_metric([ns, name], 1 if agrees else 0)
-    return [desired, actual, agreement, info, *replicas.values()]
+    return [desired, actual, agreement, info, *replicas.values(), selected, on_current]
 
 
 def desired_weight(view: RolloutView) -> int | None:
@@ -371,10 +392,11 @@ def replica_counts(spec: Mapping[str, Any], status: Mapping[str, Any]) -> dict[s
 
 def _strategy(spec: Mapping[str, Any]) -> str:
     strategy = spec.get("strategy") or {}
-    if strategy.get("canary") is not None:
-        return "canary"
+    # Argo's collector looks at blueGreen first (a spec with both is InvalidSpec anyway).
     if strategy.get("blueGreen") is not None:
         return "blueGreen"
+    if strategy.get("canary") is not None:
+        return "canary"
     return "none"
 
 
