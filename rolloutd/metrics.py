@@ -378,6 +378,18 @@ def rollout_metrics(views: Sequence[RolloutView]) -> Iterable[Metric]:
         "Information on the state of the rollout (DEPRECATED in Argo: use rollout_info).",
         labels=["namespace", "name", "strategy", "phase"],
     )
+    selected = GaugeMetricFamily(
+        "rolloutd_bluegreen_service_selector",
+        "Always 1: the pod-template hash a blue-green Rollout's active or preview Service "
+        "selects (status.blueGreen, which mirrors the Services).",
+        labels=["namespace", "rollout", "role", "hash"],
+    )
+    on_current = GaugeMetricFamily(
+        "rolloutd_bluegreen_active_on_current",
+        "1 when a blue-green Rollout's active Service selects its newest template "
+        "(status.currentPodHash), 0 while that template is only previewed or was aborted.",
+        labels=["namespace", "rollout"],
+    )
     for view in views:
         ns, name = _key(view.obj)
         spec: JsonDict = view.obj.get("spec") or {}
@@ -386,6 +398,15 @@ def rollout_metrics(views: Sequence[RolloutView]) -> Iterable[Metric]:
         info.add_metric([ns, name, strategy, _traffic_router(spec), phase], 1)
         for each in _DEPRECATED_PHASES:
             deprecated_phase.add_metric([ns, name, strategy, each], 1 if each == phase else 0)
+        if strategy == "blueGreen":
+            blue_green: JsonDict = status.get("blueGreen") or {}
+            for role in ("active", "preview"):
+                pod_hash = blue_green.get(f"{role}Selector")
+                if pod_hash:
+                    selected.add_metric([ns, name, role, str(pod_hash)], 1)
+            current = status.get("currentPodHash")
+            active = blue_green.get("activeSelector")
+            on_current.add_metric([ns, name], 1 if current and active == current else 0)
         counts = replica_counts(spec, status)
         for field, family in replicas.items():
             family.add_metric([ns, name], counts[field])
@@ -404,7 +425,16 @@ def rollout_metrics(views: Sequence[RolloutView]) -> Iterable[Metric]:
         # No reading at all (the routing object is missing) is not agreement either.
         agrees = bool(readings) and all(weight == want for _, _, weight in readings)
         agreement.add_metric([ns, name], 1 if agrees else 0)
-    return [desired, actual, agreement, info, deprecated_phase, *replicas.values()]
+    return [
+        desired,
+        actual,
+        agreement,
+        info,
+        deprecated_phase,
+        *replicas.values(),
+        selected,
+        on_current,
+    ]
 
 
 def desired_weight(view: RolloutView) -> int | None:
@@ -432,10 +462,11 @@ def replica_counts(spec: Mapping[str, Any], status: Mapping[str, Any]) -> dict[s
 
 def _strategy(spec: Mapping[str, Any]) -> str:
     strategy = spec.get("strategy") or {}
-    if strategy.get("canary") is not None:
-        return "canary"
+    # Argo's collector looks at blueGreen first (a spec with both is InvalidSpec anyway).
     if strategy.get("blueGreen") is not None:
         return "blueGreen"
+    if strategy.get("canary") is not None:
+        return "canary"
     return "none"
 
 

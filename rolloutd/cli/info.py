@@ -354,24 +354,34 @@ class RolloutInfo:
     analysis_runs: list[AnalysisRunInfo]
 
     def images(self) -> list[ImageInfo]:
-        """Distinct images of ReplicaSets that have pods, sorted, each with its merged roles."""
-        merged: dict[str, set[str]] = {}
+        """Distinct images of ReplicaSets that have pods, sorted, each with its roles.
+
+        As in Argo's `Images`: an image seen once keeps its roles in the fixed order canary,
+        stable, active, preview, ping, pong (so `(stable, active)`); one that several
+        ReplicaSets run gets the union of their roles, sorted alphabetically.
+        """
+        merged: dict[str, tuple[str, ...]] = {}
         for rs in self.replica_sets:
             if rs.replicas <= 0:
                 continue
-            roles = {
+            roles = tuple(
                 tag
                 for tag, on in (
                     (TAG_CANARY, rs.canary),
                     (TAG_STABLE, rs.stable),
                     (TAG_ACTIVE, rs.active),
                     (TAG_PREVIEW, rs.preview),
+                    (TAG_PING, rs.ping),
+                    (TAG_PONG, rs.pong),
                 )
                 if on
-            }
+            )
             for image in rs.images:
-                merged.setdefault(image, set()).update(roles)
-        return [ImageInfo(image, tuple(sorted(tags))) for image, tags in sorted(merged.items())]
+                if image in merged:
+                    merged[image] = tuple(sorted(set(merged[image]) | set(roles)))
+                else:
+                    merged[image] = roles
+        return [ImageInfo(image, tags) for image, tags in sorted(merged.items())]
 
     def revisions(self) -> list[int]:
         revs = {rs.revision for rs in self.replica_sets}

@@ -427,6 +427,10 @@ DASHBOARD_METRICS = (
     "rolloutd_traffic_weight_in_agreement",
     "rolloutd_traffic_weight_corrections_total",
     "rollout_info",
+    "rollout_info_replicas_desired",
+    "rollout_info_replicas_available",
+    "rolloutd_bluegreen_active_on_current",
+    "rolloutd_bluegreen_service_selector",
     "rolloutd_reconcile_duration_seconds_bucket",
     "rolloutd_reconcile_errors_total",
     "workqueue_depth",
@@ -455,7 +459,9 @@ def test_dashboard_json_is_a_grafana_dashboard() -> None:
     assert variables["namespace"]["includeAll"] is True
     # Namespaced series must follow the variable; otherwise it is decoration.
     for expr in exprs:
-        if "rolloutd_traffic_weight" in expr or "rollout_info" in expr:
+        if any(
+            m in expr for m in ("rolloutd_traffic_weight", "rollout_info", "rolloutd_bluegreen")
+        ):
             assert 'namespace=~"$namespace"' in expr, expr
     # Each panel must fit Grafana's 24-column grid.
     for panel in panels:

@@ -23,6 +23,7 @@ GOLDEN = Path(__file__).resolve().parents[2] / "golden"
 SEED = Path(__file__).resolve().parents[3].parent / "shared" / "seeds" / "000_84acf17b4ddd520d.txt"
 
 FIXTURES = [
+    "argo-bluegreen-paused",
     "seed-healthy",
     "seed-paused-step1",
     "seed-paused-step3",
