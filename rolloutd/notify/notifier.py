@@ -207,6 +207,11 @@ class Notifier:
     async def on_leading(self) -> None:
         """This replica leads now: send what a previous leader claimed but did not confirm."""
         await self.ready.wait()
+        if self._config_map is None:
+            # Notifications are off: no service to send by, and no reason to list ConfigMaps
+            # (the chart grants that right only with notifications.enabled).
+            self.recovered.set()
+            return
         try:
             pending = await self.ledger.pending(self.watch_namespace)
         except (ApiError, ClusterUnreachable, PermissionError) as exc:
