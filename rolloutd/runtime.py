@@ -32,6 +32,7 @@ from rolloutd.kube.events import EventRecorder
 from rolloutd.kube.leader import LeaderElector, LeadershipLost
 from rolloutd.kube.resources import CONFIG_MAPS
 from rolloutd.metrics import MetricsCollector, new_registry
+from rolloutd.notify.notifier import Notifier
 from rolloutd.server import Health, Heartbeat, Servers
 from rolloutd.traffic.registry import RouterRegistry
 
@@ -127,6 +128,15 @@ class Runtime:
             self.analysis, lambda: [t for cache in templates for t in cache.items()]
         )
         # -- end analysis ---------------------------------------------------------------------
+        # Notifications: fired by the Rollout Events this recorder writes (as Argo's are).
+        self.notifier = Notifier(
+            kube,
+            config_namespace=self.config_namespace,
+            watch_namespace=options.get("namespace"),
+            allowed=allowed,
+            events=self.events,
+        )
+        self.events.object_observers.append(self.notifier.observe)
         kube.observers.append(self.metrics.observe_request)
         self.events.observers.append(self.metrics.observe_event)
         self.metrics_registry = new_registry(self.metrics)
@@ -225,7 +235,10 @@ class Runtime:
         controller = asyncio.create_task(self.controller.run(leading=leading), name="controller")
         analysis = asyncio.create_task(self.analysis.run(leading=leading), name="analysis")
         stopper = asyncio.create_task(stop.wait(), name="stop")
-        others = [asyncio.create_task(heartbeat.run(), name="heartbeat")]
+        others = [
+            asyncio.create_task(heartbeat.run(), name="heartbeat"),
+            asyncio.create_task(self.notifier.run(), name="notifications"),
+        ]
         if self.config_watch is not None:
             others.append(asyncio.create_task(self.config_watch.run(), name="config"))
         election = None
@@ -233,9 +246,8 @@ class Runtime:
             election = asyncio.create_task(elector.run(), name="leader-election")
             others.append(election)
         watched = {controller, analysis, stopper, *others}
-        if elector is not None:
-            # Not watched: it ends normally once this replica leads.
-            others.append(asyncio.create_task(self._when_leading(leading), name="on-leading"))
+        # Not watched: it ends normally once this replica leads.
+        others.append(asyncio.create_task(self._when_leading(leading), name="on-leading"))
         done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
 
         code = 0
@@ -269,8 +281,9 @@ class Runtime:
 
     async def _when_leading(self, leading: asyncio.Event) -> None:
         await leading.wait()
-        if self.config_watch is not None:
+        if self.config_watch is not None and self.elector is not None:
             await self.config_watch.on_leading()
+        await self.notifier.on_leading()
 
     async def close(self) -> None:
         await self.kube.close()

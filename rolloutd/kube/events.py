@@ -30,6 +30,8 @@ _CACHE_SIZE = 4096
 
 EventObserver = Callable[[str, str, str, str, str], None]
 """(namespace, name, type, reason, message) of each recorded event, e.g. for metrics."""
+ObjectObserver = Callable[[dict[str, Any], str, str, str], None]
+"""(involved object, type, reason, message) of each recorded event, e.g. for notifications."""
 
 
 class EventRecorder:
@@ -38,6 +40,7 @@ class EventRecorder:
         self.component = component
         self._recent: OrderedDict[tuple[str, ...], tuple[str, int]] = OrderedDict()
         self.observers: list[EventObserver] = []
+        self.object_observers: list[ObjectObserver] = []
         # Per involved object, the last background send; the next one waits for it.
         self._pending: dict[tuple[str, str], asyncio.Task[None]] = {}
 
@@ -84,6 +87,8 @@ class EventRecorder:
         name = meta.get("name", "")
         for observer in self.observers:
             observer(namespace, name, event_type, reason, message)
+        for watcher in self.object_observers:
+            watcher(involved, event_type, reason, message)
         now = timestamp(dt.datetime.now(dt.UTC))
         key = (namespace, meta.get("uid", ""), event_type, reason, message)
         try:

@@ -510,3 +510,25 @@ def test_install_renders_every_project_crd(tools: Tools) -> None:
 def test_secret_reads_only_when_analysis_secret_args_are_on(tools: Tools) -> None:
     granted = rule_triples(only(render(tools, "analysis.secretArgs=true"), "ClusterRole")["rules"])
     assert granted == CORE_CLUSTER_PERMISSIONS | triples("", "secrets", "get")
+
+
+def test_notifications_render_argos_config_map_and_only_their_rights(tools: Tools) -> None:
+    manifests = render(
+        tools, "notifications.enabled=true", "notifications.config.service\\.slack=token: $t"
+    )
+    cms = [m for m in manifests if m["kind"] == "ConfigMap"]
+    notify = [m for m in cms if m["metadata"]["name"] == "argo-rollouts-notification-configmap"]
+    assert notify and notify[0]["data"] == {"service.slack": "token: $t"}
+    granted = rule_triples(only(manifests, "ClusterRole")["rules"])
+    assert granted == CORE_CLUSTER_PERMISSIONS | triples("", "configmaps", "get list create update")
+    role = only(manifests, "Role")["rules"]
+    secret_rules = [r for r in role if "secrets" in r["resources"]]
+    assert secret_rules == [
+        {
+            "apiGroups": [""],
+            "resources": ["secrets"],
+            "resourceNames": ["argo-rollouts-notification-secret"],
+            "verbs": ["get"],
+        }
+    ]
+    assert "argo-rollouts-notification-configmap" not in template(tools)
