@@ -10,9 +10,9 @@ subclass it and add only their own rules.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from rolloutd.model.rollout import (
     DEFAULT_PROGRESS_DEADLINE_SECONDS,
@@ -47,6 +47,17 @@ from rolloutd.plan.types import (
 )
 
 INVALID_SPEC_REQUEUE = dt.timedelta(seconds=20)
+
+
+class AnalysisPass(Protocol):
+    """What both strategies' analysis planners return (plan/analysis.py)."""
+
+    @property
+    def actions(self) -> Sequence[Action]: ...
+    @property
+    def abort_reason(self) -> str | None: ...
+    @property
+    def inconclusive(self) -> bool: ...
 
 
 @dataclass
@@ -97,6 +108,29 @@ class PlannerBase:
         return conds
 
     # -- validation ---------------------------------------------------------------------------
+
+    def take_analysis(
+        self, outcome: AnalysisPass, into: JsonDict, statuses: dict[str, JsonDict | None]
+    ) -> None:
+        """Adopt one pass of the analysis planner: its actions, the run statuses it reports
+        under `into` (None removes one), and Argo's pause when a run was inconclusive."""
+        self.actions += outcome.actions
+        for key, value in statuses.items():
+            if value is None:
+                into.pop(key, None)
+            else:
+                into[key] = value
+        if not outcome.inconclusive or outcome.abort_reason is not None:
+            return
+        pauses: list[JsonDict] = self.status.get("pauseConditions") or []
+        if any(p.get("reason") == st.INCONCLUSIVE_ANALYSIS for p in pauses):
+            return
+        self.status["pauseConditions"] = [
+            *pauses,
+            {"reason": st.INCONCLUSIVE_ANALYSIS, "startTime": st.timestamp(self.now)},
+        ]
+        self.status["controllerPause"] = True
+        self.emit(st.ROLLOUT_PAUSED, f"Rollout is paused ({st.INCONCLUSIVE_ANALYSIS})")
 
     def service_errors(
         self, root: str, named: list[tuple[str, str | None]], *, argo_invalid: bool = False

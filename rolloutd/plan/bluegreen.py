@@ -404,24 +404,14 @@ class _BlueGreen(PlannerBase):
         if outcome.abort_reason is not None:
             # Stop everything else that still runs; keep what was read.
             outcome.actions = runs(start_pre=False, start_post=False, active=False).actions
-        self.actions += outcome.actions
-        for key, value in (
-            ("prePromotionAnalysisRunStatus", outcome.pre_status),
-            ("postPromotionAnalysisRunStatus", outcome.post_status),
-        ):
-            if value is None:
-                self.bg_status.pop(key, None)
-            else:
-                self.bg_status[key] = value
-        inconclusive = outcome.inconclusive and outcome.abort_reason is None
-        if inconclusive and self.pause_condition(st.INCONCLUSIVE_ANALYSIS) is None:
-            pauses = self.status.get("pauseConditions") or []
-            self.status["pauseConditions"] = [
-                *pauses,
-                {"reason": st.INCONCLUSIVE_ANALYSIS, "startTime": st.timestamp(self.now)},
-            ]
-            self.status["controllerPause"] = True
-            self.emit(st.ROLLOUT_PAUSED, f"Rollout is paused ({st.INCONCLUSIVE_ANALYSIS})")
+        self.take_analysis(
+            outcome,
+            self.bg_status,
+            {
+                "prePromotionAnalysisRunStatus": outcome.pre_status,
+                "postPromotionAnalysisRunStatus": outcome.post_status,
+            },
+        )
         return outcome
 
     # -- the pause --------------------------------------------------------------------------------

@@ -291,25 +291,14 @@ class _Planner(PlannerBase):
                 outcome.background_status,
             )
             outcome = stopping
-        self.actions += outcome.actions
-        canary_status: JsonDict = self.status.setdefault("canary", {})
-        for key, value in (
-            ("currentStepAnalysisRunStatus", outcome.step_status),
-            ("currentBackgroundAnalysisRunStatus", outcome.background_status),
-        ):
-            if value is None:
-                canary_status.pop(key, None)
-            else:
-                canary_status[key] = value
-        if outcome.inconclusive and outcome.abort_reason is None:
-            pauses: list[JsonDict] = self.status.get("pauseConditions") or []
-            if not any(p.get("reason") == st.INCONCLUSIVE_ANALYSIS for p in pauses):
-                self.status["pauseConditions"] = [
-                    *pauses,
-                    {"reason": st.INCONCLUSIVE_ANALYSIS, "startTime": st.timestamp(self.now)},
-                ]
-                self.status["controllerPause"] = True
-                self.emit(st.ROLLOUT_PAUSED, f"Rollout is paused ({st.INCONCLUSIVE_ANALYSIS})")
+        self.take_analysis(
+            outcome,
+            self.status.setdefault("canary", {}),
+            {
+                "currentStepAnalysisRunStatus": outcome.step_status,
+                "currentBackgroundAnalysisRunStatus": outcome.background_status,
+            },
+        )
         return outcome
 
     # -- a new template, or changed steps --------------------------------------------------------

@@ -40,9 +40,7 @@ from rolloutd.kube.client import ApiError, KubeClient
 from rolloutd.kube.resources import Resource
 from rolloutd.traffic.contract import (
     API_VERSION,
-    HeaderRoute,
     JsonDict,
-    MirrorRoute,
     ObjectReader,
     ObjectRef,
     ObservedWeight,
@@ -51,6 +49,7 @@ from rolloutd.traffic.contract import (
     VerifyResult,
     WeightDestination,
 )
+from rolloutd.traffic.kit import WeightsOnly, read_back
 from rolloutd.traffic.patching import JsonOp, apply_plan, pointer, set_op
 
 FIELD = "spec.strategy.canary.trafficRouting.ambassador"
@@ -121,8 +120,10 @@ def spec_ops(current: Mapping[str, Any], wanted: Mapping[str, Any]) -> list[Json
     return ops
 
 
-class Router:
+class Router(WeightsOnly):
     """Ambassador / Emissary Mapping router. See the module docstring."""
+
+    ROUTER = "the Ambassador router"
 
     API_VERSION: ClassVar[int] = API_VERSION
     name: ClassVar[str] = "ambassador"
@@ -221,9 +222,7 @@ class Router:
         # its absence, at 0) is the check.
         if self.validate(ctx):
             return VerifyResult.NOT_VERIFIED
-        seen = self.read_weight(ctx)
-        ok = bool(seen) and all(o.canary == weight for o in seen)
-        return VerifyResult.VERIFIED if ok else VerifyResult.NOT_VERIFIED
+        return read_back(self.read_weight(ctx), weight)
 
     async def set_weight(
         self, ctx: RouterContext, weight: int, additional: Sequence[WeightDestination] = ()
@@ -329,20 +328,3 @@ class Router:
         self, ctx: RouterContext, canary_hash: str | None, stable_hash: str | None
     ) -> bool:
         return False  # Mappings point at Services; the controller moves their selectors
-
-    async def set_header_route(self, ctx: RouterContext, route: HeaderRoute) -> bool:
-        if not route.match:
-            return False
-        raise RouterError(
-            f"setHeaderRoute '{route.name}': the Ambassador router does not support header routes"
-        )
-
-    async def set_mirror_route(self, ctx: RouterContext, route: MirrorRoute) -> bool:
-        if not route.match:
-            return False
-        raise RouterError(
-            f"setMirrorRoute '{route.name}': the Ambassador router does not support mirror routes"
-        )
-
-    async def remove_managed_routes(self, ctx: RouterContext) -> bool:
-        return False  # it never creates any: canary Mappings go at weight 0

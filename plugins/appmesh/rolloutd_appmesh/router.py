@@ -42,9 +42,7 @@ from rolloutd.kube.client import KubeClient
 from rolloutd.kube.resources import Resource
 from rolloutd.traffic.contract import (
     API_VERSION,
-    HeaderRoute,
     JsonDict,
-    MirrorRoute,
     ObjectReader,
     ObjectRef,
     ObservedWeight,
@@ -53,6 +51,7 @@ from rolloutd.traffic.contract import (
     VerifyResult,
     WeightDestination,
 )
+from rolloutd.traffic.kit import WeightsOnly, read_back
 from rolloutd.traffic.patching import JsonOp, apply_plan, pointer, set_op
 
 FIELD = "spec.strategy.canary.trafficRouting.appMesh"
@@ -272,8 +271,10 @@ def hash_ops(node: Mapping[str, Any], pod_hash: str, rollout_name: str) -> list[
     return ops
 
 
-class Router:
+class Router(WeightsOnly):
     """App Mesh VirtualRouter / VirtualNode router. See the module docstring."""
+
+    ROUTER = "the App Mesh router"
 
     API_VERSION: ClassVar[int] = API_VERSION
     name: ClassVar[str] = "appMesh"
@@ -362,9 +363,7 @@ class Router:
         # object, not which weights Envoy has; reading the stored weights back is the check.
         if self.validate(ctx):
             return VerifyResult.NOT_VERIFIED
-        seen = self.read_weight(ctx)
-        ok = bool(seen) and all(o.canary == weight for o in seen)
-        return VerifyResult.VERIFIED if ok else VerifyResult.NOT_VERIFIED
+        return read_back(self.read_weight(ctx), weight)
 
     # -- writing ------------------------------------------------------------------------------
 
@@ -435,20 +434,3 @@ class Router:
 
         written = await apply_plan(kube, objects, self.virtual_nodes, obj, plan)
         return written is not None
-
-    async def set_header_route(self, ctx: RouterContext, route: HeaderRoute) -> bool:
-        if not route.match:
-            return False
-        raise RouterError(
-            f"setHeaderRoute '{route.name}': the App Mesh router does not support header routes"
-        )
-
-    async def set_mirror_route(self, ctx: RouterContext, route: MirrorRoute) -> bool:
-        if not route.match:
-            return False
-        raise RouterError(
-            f"setMirrorRoute '{route.name}': the App Mesh router does not support mirror routes"
-        )
-
-    async def remove_managed_routes(self, ctx: RouterContext) -> bool:
-        return False  # it never creates any

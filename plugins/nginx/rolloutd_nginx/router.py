@@ -45,7 +45,6 @@ from rolloutd.traffic.contract import (
     API_VERSION,
     HeaderRoute,
     JsonDict,
-    MirrorRoute,
     ObjectReader,
     ObjectRef,
     ObservedWeight,
@@ -54,6 +53,7 @@ from rolloutd.traffic.contract import (
     VerifyResult,
     WeightDestination,
 )
+from rolloutd.traffic.kit import WeightsOnly, read_back
 from rolloutd.traffic.patching import JsonOp, apply_plan, pointer, set_op
 
 FIELD = "spec.strategy.canary.trafficRouting.nginx"
@@ -201,8 +201,10 @@ def observed(canary: Mapping[str, Any] | None, prefix: str) -> int:
     return round(TOTAL * max(0, min(weight, total)) / total)
 
 
-class Router:
+class Router(WeightsOnly):
     """NGINX Ingress router. See the module docstring."""
+
+    ROUTER = "the NGINX router"
 
     API_VERSION: ClassVar[int] = API_VERSION
     name: ClassVar[str] = "nginx"
@@ -320,9 +322,7 @@ class Router:
         return result
 
     async def verify_weight(self, ctx: RouterContext, weight: int) -> VerifyResult:
-        seen = self.read_weight(ctx)
-        ok = bool(seen) and all(o.canary == weight for o in seen)
-        return VerifyResult.VERIFIED if ok else VerifyResult.NOT_VERIFIED
+        return read_back(self.read_weight(ctx), weight)
 
     async def set_weight(
         self, ctx: RouterContext, weight: int, additional: Sequence[WeightDestination] = ()
@@ -399,13 +399,3 @@ class Router:
             f"steps; use {FIELD}.additionalIngressAnnotations (canary-by-header, "
             f"canary-by-cookie) instead"
         )
-
-    async def set_mirror_route(self, ctx: RouterContext, route: MirrorRoute) -> bool:
-        if not route.match:
-            return False
-        raise RouterError(
-            f"setMirrorRoute '{route.name}': the NGINX router does not support mirror routes"
-        )
-
-    async def remove_managed_routes(self, ctx: RouterContext) -> bool:
-        return False  # it never creates any

@@ -29,9 +29,7 @@ from rolloutd.kube.client import ApiError
 from rolloutd.kube.resources import SERVICES, Resource
 from rolloutd.traffic.contract import (
     API_VERSION,
-    HeaderRoute,
     JsonDict,
-    MirrorRoute,
     ObjectRef,
     ObservedWeight,
     RouterContext,
@@ -39,6 +37,7 @@ from rolloutd.traffic.contract import (
     VerifyResult,
     WeightDestination,
 )
+from rolloutd.traffic.kit import WeightsOnly, read_back
 from rolloutd.traffic.patching import JsonOp, apply_plan, pointer, set_op
 
 GROUP = "split.smi-spec.io"
@@ -98,8 +97,10 @@ def format_weight(value: Decimal, version: str) -> str | int:
     return int(value)
 
 
-class Router:
+class Router(WeightsOnly):
     """SMI TrafficSplit router. See the module docstring."""
+
+    ROUTER = "the SMI router"
 
     API_VERSION: ClassVar[int] = API_VERSION
     name: ClassVar[str] = "smi"
@@ -270,9 +271,7 @@ class Router:
         return [ObservedWeight(label, share(ctx.canary_service), share(ctx.stable_service), TOTAL)]
 
     async def verify_weight(self, ctx: RouterContext, weight: int) -> VerifyResult:
-        seen = self.read_weight(ctx)
-        ok = bool(seen) and all(o.canary == weight for o in seen)
-        return VerifyResult.VERIFIED if ok else VerifyResult.NOT_VERIFIED
+        return read_back(self.read_weight(ctx), weight)
 
     async def set_weight(
         self, ctx: RouterContext, weight: int, additional: Sequence[WeightDestination] = ()
@@ -338,20 +337,3 @@ class Router:
         self, ctx: RouterContext, canary_hash: str | None, stable_hash: str | None
     ) -> bool:
         return False  # backends are Services; the controller moves their selectors
-
-    async def set_header_route(self, ctx: RouterContext, route: HeaderRoute) -> bool:
-        if not route.match:
-            return False
-        raise RouterError(
-            f"setHeaderRoute '{route.name}': the SMI router does not support header routes"
-        )
-
-    async def set_mirror_route(self, ctx: RouterContext, route: MirrorRoute) -> bool:
-        if not route.match:
-            return False
-        raise RouterError(
-            f"setMirrorRoute '{route.name}': the SMI router does not support mirror routes"
-        )
-
-    async def remove_managed_routes(self, ctx: RouterContext) -> bool:
-        return False  # it never creates any

@@ -32,9 +32,7 @@ from rolloutd.kube.client import KubeClient
 from rolloutd.kube.resources import Resource
 from rolloutd.traffic.contract import (
     API_VERSION,
-    HeaderRoute,
     JsonDict,
-    MirrorRoute,
     ObjectReader,
     ObjectRef,
     ObservedWeight,
@@ -43,6 +41,7 @@ from rolloutd.traffic.contract import (
     VerifyResult,
     WeightDestination,
 )
+from rolloutd.traffic.kit import WeightsOnly, read_back
 from rolloutd.traffic.patching import JsonOp, apply_plan, pointer, set_op
 
 FIELD = "spec.strategy.canary.trafficRouting.traefik"
@@ -146,8 +145,10 @@ def shares(obj: Mapping[str, Any], canary: str, stable: str) -> tuple[int, int] 
     return round(TOTAL * c / total), round(TOTAL * s / total)
 
 
-class Router:
+class Router(WeightsOnly):
     """Traefik weighted TraefikService router. See the module docstring."""
+
+    ROUTER = "the Traefik router"
 
     API_VERSION: ClassVar[int] = API_VERSION
     name: ClassVar[str] = "traefik"
@@ -210,9 +211,7 @@ class Router:
         return [ObservedWeight(self._where(ctx), seen[0], seen[1], TOTAL)]
 
     async def verify_weight(self, ctx: RouterContext, weight: int) -> VerifyResult:
-        seen = self.read_weight(ctx)
-        ok = bool(seen) and all(o.canary == weight for o in seen)
-        return VerifyResult.VERIFIED if ok else VerifyResult.NOT_VERIFIED
+        return read_back(self.read_weight(ctx), weight)
 
     async def set_weight(
         self, ctx: RouterContext, weight: int, additional: Sequence[WeightDestination] = ()
@@ -273,20 +272,3 @@ class Router:
         self, ctx: RouterContext, canary_hash: str | None, stable_hash: str | None
     ) -> bool:
         return False  # entries are Services; the controller moves their selectors
-
-    async def set_header_route(self, ctx: RouterContext, route: HeaderRoute) -> bool:
-        if not route.match:
-            return False
-        raise RouterError(
-            f"setHeaderRoute '{route.name}': the Traefik router does not support header routes"
-        )
-
-    async def set_mirror_route(self, ctx: RouterContext, route: MirrorRoute) -> bool:
-        if not route.match:
-            return False
-        raise RouterError(
-            f"setMirrorRoute '{route.name}': the Traefik router does not support mirror routes"
-        )
-
-    async def remove_managed_routes(self, ctx: RouterContext) -> bool:
-        return False  # it never creates any
