@@ -1,5 +1,7 @@
 """Pieces most traffic routers share, for the routers in this repository and third parties'.
 
+- `owned_by_rollout(ctx)`: the ownerReferences of an object a router creates for a Rollout
+  (the Rollout its controller, so it goes with the Rollout).
 - `read_back(seen, weight)`: the verdict of a router whose truth is the object it wrote: the
   weight is verified when every routing object it reads holds it (and there is at least one).
 - `WeightsOnly`: a mixin for a router that shifts weights and nothing else. Header and mirror
@@ -17,12 +19,27 @@ from typing import ClassVar
 
 from rolloutd.traffic.contract import (
     HeaderRoute,
+    JsonDict,
     MirrorRoute,
     ObservedWeight,
     RouterContext,
     RouterError,
     VerifyResult,
 )
+
+
+def owned_by_rollout(ctx: RouterContext) -> list[JsonDict]:
+    """`metadata.ownerReferences` that make the Rollout the controller of a created object."""
+    return [
+        {
+            "apiVersion": "argoproj.io/v1alpha1",
+            "kind": "Rollout",
+            "name": ctx.rollout_name,
+            "uid": ctx.rollout_uid,
+            "controller": True,
+            "blockOwnerDeletion": True,
+        }
+    ]
 
 
 def read_back(seen: Sequence[ObservedWeight], weight: int) -> VerifyResult:

@@ -49,14 +49,13 @@ from rolloutd.traffic.contract import (
     VerifyResult,
     WeightDestination,
 )
-from rolloutd.traffic.kit import WeightsOnly, read_back
+from rolloutd.traffic.kit import WeightsOnly, owned_by_rollout, read_back
 from rolloutd.traffic.patching import JsonOp, apply_plan, pointer, set_op
 
 FIELD = "spec.strategy.canary.trafficRouting.ambassador"
 TOTAL = 100
 DEFAULT_API_VERSION = "getambassador.io/v3alpha1"
 MANAGED_BY = "argo-rollouts.argoproj.io/managed-by-rollouts"
-OWNER_API_VERSION = "argoproj.io/v1alpha1"
 MAX_BASE_NAME = 246  # Argo's limit, so that `<base>-canary` fits in 253 characters
 
 
@@ -263,16 +262,7 @@ class Router(WeightsOnly):
                     "name": name,
                     "namespace": ctx.namespace,
                     "annotations": {MANAGED_BY: ctx.rollout_name},
-                    "ownerReferences": [
-                        {
-                            "apiVersion": OWNER_API_VERSION,
-                            "kind": "Rollout",
-                            "name": ctx.rollout_name,
-                            "uid": ctx.rollout_uid,
-                            "controller": True,
-                            "blockOwnerDeletion": True,
-                        }
-                    ],
+                    "ownerReferences": owned_by_rollout(ctx),
                 },
                 "spec": wanted,
             }

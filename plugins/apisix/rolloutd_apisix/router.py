@@ -47,12 +47,12 @@ from rolloutd.traffic.contract import (
     VerifyResult,
     WeightDestination,
 )
+from rolloutd.traffic.kit import owned_by_rollout
 from rolloutd.traffic.patching import JsonOp, apply_plan, pointer, set_op
 
 FIELD = "spec.strategy.canary.trafficRouting.apisix"
 TOTAL = 100
 DEFAULT_WEIGHT = 100  # the ingress controller's weight for a backend without one
-OWNER_API_VERSION = "argoproj.io/v1alpha1"
 
 
 @dataclass(frozen=True, slots=True)
@@ -335,16 +335,7 @@ class Router:
                     "name": route.name,
                     "namespace": ctx.namespace,
                     "labels": dict((main.get("metadata") or {}).get("labels") or {}),
-                    "ownerReferences": [
-                        {
-                            "apiVersion": OWNER_API_VERSION,
-                            "kind": "Rollout",
-                            "name": ctx.rollout_name,
-                            "uid": ctx.rollout_uid,
-                            "controller": True,
-                            "blockOwnerDeletion": True,
-                        }
-                    ],
+                    "ownerReferences": owned_by_rollout(ctx),
                 },
                 "spec": spec,
             }

@@ -53,14 +53,13 @@ from rolloutd.traffic.contract import (
     VerifyResult,
     WeightDestination,
 )
-from rolloutd.traffic.kit import WeightsOnly, read_back
+from rolloutd.traffic.kit import WeightsOnly, owned_by_rollout, read_back
 from rolloutd.traffic.patching import JsonOp, apply_plan, pointer, set_op
 
 FIELD = "spec.strategy.canary.trafficRouting.nginx"
 DEFAULT_PREFIX = "nginx.ingress.kubernetes.io"
 CLASS_ANNOTATION = "kubernetes.io/ingress.class"
 MANAGED_BY = "argo-rollouts.argoproj.io/managed-by-rollouts"
-OWNER_API_VERSION = "argoproj.io/v1alpha1"
 SUFFIX = "-canary"
 MAX_NAME = 253
 TOTAL = 100
@@ -268,16 +267,7 @@ class Router(WeightsOnly):
                     "annotations": desired_annotations(
                         ctx.config, stable, weight, ctx.rollout_name
                     ),
-                    "ownerReferences": [
-                        {
-                            "apiVersion": OWNER_API_VERSION,
-                            "kind": "Rollout",
-                            "name": ctx.rollout_name,
-                            "uid": ctx.rollout_uid,
-                            "controller": True,
-                            "blockOwnerDeletion": True,
-                        }
-                    ],
+                    "ownerReferences": owned_by_rollout(ctx),
                 },
                 "spec": desired_spec(stable, ctx.stable_service, ctx.canary_service, ref.field),
             }

@@ -37,14 +37,13 @@ from rolloutd.traffic.contract import (
     VerifyResult,
     WeightDestination,
 )
-from rolloutd.traffic.kit import WeightsOnly, read_back
+from rolloutd.traffic.kit import WeightsOnly, owned_by_rollout, read_back
 from rolloutd.traffic.patching import JsonOp, apply_plan, pointer, set_op
 
 GROUP = "split.smi-spec.io"
 VERSIONS = ("v1alpha1", "v1alpha2", "v1alpha3")
 FIELD = "spec.strategy.canary.trafficRouting.smi"
 TOTAL = 100
-OWNER_API_VERSION = "argoproj.io/v1alpha1"
 
 _QUANTITY = re.compile(
     r"^(?P<num>[+-]?(?:\d+(?:\.\d*)?|\.\d+))(?:[eE](?P<exp>[+-]?\d+))?"
@@ -305,16 +304,7 @@ class Router(WeightsOnly):
             "metadata": {
                 "name": name,
                 "namespace": ctx.namespace,
-                "ownerReferences": [
-                    {
-                        "apiVersion": OWNER_API_VERSION,
-                        "kind": "Rollout",
-                        "name": ctx.rollout_name,
-                        "uid": ctx.rollout_uid,
-                        "controller": True,
-                        "blockOwnerDeletion": True,
-                    }
-                ],
+                "ownerReferences": owned_by_rollout(ctx),
             },
             "spec": {
                 "service": self._root(ctx),
