@@ -366,6 +366,9 @@ def test_config_map_carries_the_daemon_config(tools: Tools) -> None:
             "apisix": {"enabled": False},
             "ambassador": {"enabled": False, "apiVersion": "getambassador.io/v3alpha1"},
             "appMesh": {"enabled": False, "apiVersion": "v1beta2"},
+            "nginx": {"enabled": False},
+            "alb": {"enabled": False},
+            "traefik": {"enabled": False, "apiVersion": "traefik.io/v1alpha1"},
         },
     }
 
