@@ -381,6 +381,25 @@ class BlueGreenMachine(RuleBasedStateMachine):
     def abort(self) -> None:
         self.c.abort()
 
+    @rule(promote=st.booleans())
+    def abort_right_after_the_switch(self, promote: bool) -> None:
+        """Drive toward the switch (pods come up, a promote if asked) and abort in the pass
+        right after active moved to the new pods: the narrow window before the switch is
+        read back and the new ReplicaSet promoted."""
+        for _ in range(6):
+            result = self.c.reconcile()
+            stable = self.c.status.get("stableRS")
+            if any(
+                isinstance(a, SwitchService) and a.service == ACTIVE_SVC and a.pod_hash != stable
+                for a in result.actions
+            ):
+                self.c.abort()
+                return
+            self.c.kubelet()
+            self._repaired()
+            if promote and self.c.status.get("pauseConditions"):
+                self.c.promote()
+
     @rule()
     def retry(self) -> None:
         self.c.retry()
