@@ -115,7 +115,15 @@ class Demo:
 
     def weights(self) -> str:
         out = self.tool(
-            "kubectl", "get", "virtualservice", VS, "-n", self.namespace, "-o", "json", quiet=True
+            "kubectl",
+            "get",
+            "virtualservices.networking.istio.io",
+            VS,
+            "-n",
+            self.namespace,
+            "-o",
+            "json",
+            quiet=True,
         )
         spec = json.loads(out)["spec"]
         lines = []

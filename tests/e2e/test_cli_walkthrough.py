@@ -109,7 +109,7 @@ async def test_walkthrough_with_cli_only(sandbox: Status, namespace: str, daemon
     vs = await cli(
         env,
         "get",
-        "virtualservice",
+        "virtualservices.networking.istio.io",
         "rollouts-demo-vsvc",
         "-n",
         ns,

@@ -7,6 +7,7 @@ exactly as they were."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import copy
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ from rolloutd_appmesh.router import Router as AppMeshRouter
 from rolloutd.kube.client import KubeClient
 from rolloutd.kube.informer import Informer
 from rolloutd.kube.resources import ROLLOUTS, SERVICES, Resource
+from tests.appmesh_crd import appmesh_crds
 from tests.e2e.harness import (
     Daemon,
     eventually,
@@ -205,6 +207,15 @@ CASES = {
 
 @pytest.mark.parametrize("router", list(CASES))
 async def test_seed_canary_and_abort(
+    kube: KubeClient, namespace: str, daemon: Daemon, router: str
+) -> None:
+    async with contextlib.AsyncExitStack() as stack:
+        if router == "appMesh":
+            await stack.enter_async_context(appmesh_crds(kube))
+        await _seed_canary_and_abort(kube, namespace, daemon, router)
+
+
+async def _seed_canary_and_abort(
     kube: KubeClient, namespace: str, daemon: Daemon, router: str
 ) -> None:
     case, ns = CASES[router], namespace

@@ -7,10 +7,11 @@ so the weights read per VirtualNode are the weights per Service."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from typing import Any
 
 import pytest
+import pytest_asyncio
 from rolloutd_appmesh.router import HASH_LABEL, MANAGED_BY, Router
 
 from rolloutd.kube.client import ApiError, KubeClient
@@ -25,6 +26,7 @@ from rolloutd.testing.conformance import (
 )
 from rolloutd.testing.objects import ServicePair
 from rolloutd.traffic.contract import RouterError
+from tests.appmesh_crd import appmesh_crds
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -113,6 +115,12 @@ async def primary(kube: KubeClient, ns: str) -> list[dict[str, Any]]:
         "weightedTargets"
     ]
     return targets
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="session", autouse=True)
+async def _appmesh_crds(kube: KubeClient) -> AsyncIterator[None]:
+    async with appmesh_crds(kube):
+        yield
 
 
 class TestAppMeshConformance(RouterConformance):
