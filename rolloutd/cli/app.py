@@ -27,8 +27,9 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn, TextIO
 
-from rolloutd.cli import commands
+from rolloutd.cli import commands, completion
 from rolloutd.cli.errors import CliError
+from rolloutd.cli.examples import add_examples as _add_examples
 
 
 class UsageError(Exception):
@@ -219,7 +220,45 @@ def build_parser(prog: str = "kubectl argo rollouts") -> argparse.ArgumentParser
 
     p = command(sub, "version", "Print version", commands.version)
     p.add_argument("--short", action="store_true", help="print just the version number")
+
+    p = command(
+        sub,
+        "plan",
+        "Show what a change to a rollout will do, step by step, without changing anything",
+        _plan,
+    )
+    p.add_argument("name", metavar="ROLLOUT_NAME")
+    change = p.add_mutually_exclusive_group()
+    change.add_argument(
+        "-f",
+        "--filename",
+        default=None,
+        metavar="FILE",
+        help="the new Rollout manifest (- for stdin)",
+    )
+    change.add_argument(
+        "--image", default=None, metavar="CONTAINER=IMAGE", help="plan an image update"
+    )
+    p.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
+
+    p = command(sub, "completion", "Generate completion script", _completion)
+    p.add_argument("shell", choices=completion.SHELLS, metavar="SHELL", help="bash, zsh or fish")
+    _add_examples(parser)
     return parser
+
+
+async def _plan(ctx: commands.Context) -> int:
+    """`plan`: imported here so other commands do not load the planner."""
+    from rolloutd.cli import plan_cmd
+
+    return await plan_cmd.plan(ctx)
+
+
+async def _completion(ctx: commands.Context) -> int:
+    """`completion bash|zsh|fish`: a script generated from this very parser."""
+    ctx.out.write(completion.script(build_parser(), ctx.args.shell))
+    ctx.out.flush()
+    return 0
 
 
 async def _dashboard(ctx: commands.Context) -> int:
