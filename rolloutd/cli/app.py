@@ -210,6 +210,15 @@ def build_parser(prog: str = "kubectl argo rollouts") -> argparse.ArgumentParser
     p.add_argument("-w", "--watch", action="store_true", help="watch for changes")
     p.add_argument("--timestamps", action="store_true", help="print timestamps on updates")
 
+    p = command(
+        list_sub,
+        "experiments",
+        "List experiments",
+        _objects("list_experiments"),
+        aliases=("exp",),
+    )
+    p.add_argument("-A", "--all-namespaces", action="store_true", help="include all namespaces")
+
     p = command(sub, "dashboard", "Start UI dashboard", _dashboard)
     from rolloutd.dashboard.command import add_arguments as dashboard_arguments
 
@@ -241,10 +250,65 @@ def build_parser(prog: str = "kubectl argo rollouts") -> argparse.ArgumentParser
     )
     p.add_argument("-o", "--output", choices=("text", "json"), default="text", help="output format")
 
+    p = command(
+        sub,
+        "create",
+        "Create a Rollout, Experiment, AnalysisTemplate, ClusterAnalysisTemplate, or "
+        "AnalysisRun resource",
+        _objects("create"),
+        interruptible=True,
+    )
+    p.add_argument(
+        "-f",
+        "--filename",
+        action="append",
+        required=True,
+        metavar="FILE",
+        help="files to use to create the resource (- for stdin; repeatable)",
+    )
+    p.add_argument(
+        "-w",
+        "--watch",
+        action="store_true",
+        help="watch live updates to the resource after creating",
+    )
+    p.add_argument("--no-color", action="store_true", help="do not colorize output")
+
+    terminate = command(sub, "terminate", "Terminate an AnalysisRun or Experiment", None)
+    terminate_sub = terminate.add_subparsers(dest="terminate_kind", metavar="KIND", required=True)
+    p = command(
+        terminate_sub,
+        "analysisrun",
+        "Terminate an AnalysisRun",
+        _objects("terminate_analysisrun"),
+        aliases=("ar", "analysisruns"),
+    )
+    p.add_argument("names", metavar="ANALYSISRUN_NAME", nargs="+")
+    p = command(
+        terminate_sub,
+        "experiment",
+        "Terminate an experiment",
+        _objects("terminate_experiment"),
+        aliases=("exp", "experiments"),
+    )
+    p.add_argument("names", metavar="EXPERIMENT_NAME", nargs="+")
+
     p = command(sub, "completion", "Generate completion script", _completion)
     p.add_argument("shell", choices=completion.SHELLS, metavar="SHELL", help="bash, zsh or fish")
     _add_examples(parser)
     return parser
+
+
+def _objects(name: str) -> commands.Command:
+    """A command of `rolloutd.cli.objects_cmd`, imported when it runs."""
+
+    async def run(ctx: commands.Context) -> int:
+        from rolloutd.cli import objects_cmd
+
+        handler: commands.Command = getattr(objects_cmd, name)
+        return await handler(ctx)
+
+    return run
 
 
 async def _plan(ctx: commands.Context) -> int:
