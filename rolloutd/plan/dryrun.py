@@ -370,6 +370,8 @@ def dry_run(
     promote at an indefinite pause, then move the clock to the plan's requeue time.
     """
     start = world.now
+    # The first assumption holds from the start: what exists now is up and ready.
+    world.kubelet()
     frames: list[Frame] = []
     initial = world.frame(0.0)
     promotions = 0
