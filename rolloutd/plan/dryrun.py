@@ -110,6 +110,8 @@ class DryRun:
     expected_seconds: float
     promotions: int
     analyses: tuple[str, ...]
+    weight_changes: tuple[int, ...] = ()
+    """Every canary weight the routers are set to, in order, from the one they hold now."""
     assumptions: tuple[str, ...] = ASSUMPTIONS
 
     def to_json(self) -> JsonDict:
@@ -121,6 +123,7 @@ class DryRun:
             "promotions": self.promotions,
             "finalPhase": self.final_phase,
             "analyses": list(self.analyses),
+            "weightChanges": list(self.weight_changes),
             "steps": [
                 {
                     "index": s.index,
@@ -428,6 +431,11 @@ def dry_run(
     strategy = "blueGreen" if (world.spec.get("strategy") or {}).get("blueGreen") else "canary"
     steps = _fold(initial, frames, steps_of(world.rollout), strategy)
     end = frames[-1].at if frames else 0.0
+    weights: list[int] = []
+    for frame in (initial, *frames):
+        canary = frame.weights.get("canary")
+        if canary is not None and (not weights or weights[-1] != canary):
+            weights.append(canary)
     return DryRun(
         rollout=str((world.rollout.get("metadata") or {}).get("name", "")),
         strategy=strategy,
@@ -437,6 +445,7 @@ def dry_run(
         expected_seconds=end,
         promotions=promotions,
         analyses=tuple(world.created_runs),
+        weight_changes=tuple(weights),
     )
 
 
