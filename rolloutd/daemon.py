@@ -21,12 +21,29 @@ from rolloutd import logs
 log = structlog.get_logger("rolloutd.daemon")
 
 
+RUN_EXAMPLES = """Examples:
+  # Run against the current kubeconfig context, every namespace
+  rolloutd run
+
+  # Only one namespace, JSON logs with Argo's keys
+  rolloutd run --namespace demo --log-format json --log-keys argo
+
+  # Two replicas behind a leader Lease in the controller's namespace
+  rolloutd run --leader-elect --config-namespace rolloutd --identity $POD_NAME
+
+  # Only Rollouts labelled for this instance, metrics on another port
+  rolloutd run --instance-id blue --metrics-port 9090
+"""
+
+
 def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     env = os.environ.get
     p = subparsers.add_parser(
         "run",
         help="run the controller",
         description="Reconcile argoproj.io/v1alpha1 Rollouts with Argo Rollouts' semantics.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        epilog=RUN_EXAMPLES,
     )
     p.add_argument(
         "--kubeconfig",
@@ -45,8 +62,18 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=None,
         help="concurrent reconciles (default: the ConfigMap's workers, else 10)",
     )
-    p.add_argument("--metrics-port", type=int, default=int(env("ROLLOUTD_METRICS_PORT", "8090")))
-    p.add_argument("--health-port", type=int, default=int(env("ROLLOUTD_HEALTH_PORT", "8080")))
+    p.add_argument(
+        "--metrics-port",
+        type=int,
+        default=int(env("ROLLOUTD_METRICS_PORT", "8090")),
+        help="port of the Prometheus /metrics server (default: $ROLLOUTD_METRICS_PORT or 8090)",
+    )
+    p.add_argument(
+        "--health-port",
+        type=int,
+        default=int(env("ROLLOUTD_HEALTH_PORT", "8080")),
+        help="port of the /healthz and /readyz server (default: $ROLLOUTD_HEALTH_PORT or 8080)",
+    )
     p.add_argument(
         "--bind-address",
         default=env("ROLLOUTD_BIND_ADDRESS", "0.0.0.0"),
@@ -69,10 +96,27 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=env("ROLLOUTD_LEADER_ELECT", "false").lower() == "true",
         help="use a Lease so only one replica writes",
     )
-    p.add_argument("--lease-name", default="rolloutd-controller-lock")
-    p.add_argument("--lease-duration", type=float, default=15.0)
-    p.add_argument("--renew-deadline", type=float, default=10.0)
-    p.add_argument("--retry-period", type=float, default=2.0)
+    p.add_argument(
+        "--lease-name", default="rolloutd-controller-lock", help="name of the leader Lease"
+    )
+    p.add_argument(
+        "--lease-duration",
+        type=float,
+        default=15.0,
+        help="seconds a leader's Lease is valid without renewal (default: 15)",
+    )
+    p.add_argument(
+        "--renew-deadline",
+        type=float,
+        default=10.0,
+        help="seconds the leader keeps trying to renew before it stops writing (default: 10)",
+    )
+    p.add_argument(
+        "--retry-period",
+        type=float,
+        default=2.0,
+        help="seconds between attempts to take or renew the Lease (default: 2)",
+    )
     p.add_argument(
         "--identity",
         default=env("POD_NAME") or None,
@@ -84,11 +128,16 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         help="only reconcile Rollouts labelled argo-rollouts.argoproj.io/"
         "controller-instance-id=<id> (default: only those without the label)",
     )
-    p.add_argument("--log-level", default=env("ROLLOUTD_LOG_LEVEL", "info"))
+    p.add_argument(
+        "--log-level",
+        default=env("ROLLOUTD_LOG_LEVEL", "info"),
+        help="debug, info, warning or error (default: $ROLLOUTD_LOG_LEVEL or info)",
+    )
     p.add_argument(
         "--log-format",
         choices=("auto", "json", "console", "text"),
         default=env("ROLLOUTD_LOG_FORMAT", "auto"),
+        help="log line format (auto: console on a terminal, else json)",
     )
     p.add_argument(
         "--log-keys",

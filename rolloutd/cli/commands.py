@@ -525,10 +525,12 @@ def version_lines(short: bool) -> list[str]:
         version = metadata.version("rolloutd")
     except metadata.PackageNotFoundError:
         version = "0.0.0"
-    lines = [f"kubectl-argo-rollouts: v{version}"]
+    commit, tree_state, build_date = _git_info(Path(__file__).resolve().parents[2])
+    # Argo's shape: `v1.6.0+7eae71e`, the build's short commit after a `+`.
+    suffix = f"+{commit[:7]}" if commit != "unknown" and "+" not in version else ""
+    lines = [f"kubectl-argo-rollouts: v{version}{suffix}"]
     if short:
         return lines
-    commit, tree_state, build_date = _git_info(Path(__file__).resolve().parents[2])
     machine = platform.machine().lower()
     arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(machine, machine)
     lines += [

@@ -97,3 +97,45 @@ def test_unknown_shell_is_a_usage_error() -> None:
     code, out, err = _run("completion", "tcsh")
     assert code == 1 and out == ""
     assert "invalid choice: 'tcsh'" in err
+
+
+def test_version_is_shaped_like_argos() -> None:
+    code, out, _ = _run("version")
+    lines = out.splitlines()
+    fields = dict(line.strip().split(": ", 1) for line in lines[1:])
+    head = lines[0]
+    assert code == 0 and head.startswith("kubectl-argo-rollouts: v")
+    if fields["GitCommit"] != "unknown":
+        assert head.endswith("+" + fields["GitCommit"][:7])
+    assert fields["Platform"].count("/") == 1
+    assert _run("version", "--short")[1] == head + "\n"
+
+
+def test_rolloutd_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    from rolloutd import main
+
+    with pytest.raises(SystemExit) as done:
+        main.main(["--version"])
+    assert done.value.code == 0
+    assert capsys.readouterr().out.startswith("rolloutd ")
+
+
+def test_every_rolloutd_run_flag_has_help_and_examples() -> None:
+    from rolloutd import main
+
+    parser = main.build_parser()
+    run = next(
+        sub
+        for action in parser._actions
+        if isinstance(action, argparse._SubParsersAction)
+        for name, sub in action.choices.items()
+        if name == "run"
+    )
+    missing = [
+        action.option_strings[0]
+        for action in run._actions
+        if action.option_strings and action.option_strings[0] != "-h" and not action.help
+    ]
+    assert missing == []
+    assert (run.epilog or "").startswith("Examples:")
+    assert "rolloutd run --leader-elect" in run.format_help()

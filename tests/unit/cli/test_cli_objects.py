@@ -1,0 +1,94 @@
+"""The pure parts of `create`, `terminate` and `list experiments`: which files are accepted,
+what `create` prints, and Argo's experiment table."""
+
+from __future__ import annotations
+
+import io
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from rolloutd.cli import app, objects_cmd
+from rolloutd.cli.errors import CliError
+
+NOW = datetime(2024, 1, 1, 12, 0, 0, tzinfo=UTC)
+
+
+def _file(tmp_path: Path, body: object, name: str = "obj.yaml") -> str:
+    path = tmp_path / name
+    path.write_text(json.dumps(body))
+    return str(path)
+
+
+def test_manifest_kinds(tmp_path: Path) -> None:
+    run = {"apiVersion": "argoproj.io/v1alpha1", "kind": "AnalysisRun", "metadata": {"name": "r"}}
+    assert objects_cmd.read_manifest(_file(tmp_path, run))["kind"] == "AnalysisRun"
+    stdin = io.StringIO(json.dumps(run))
+    assert objects_cmd.read_manifest("-", stdin)["metadata"]["name"] == "r"
+    with pytest.raises(CliError, match=r"creates of apps/Deployment unsupported"):
+        objects_cmd.read_manifest(
+            _file(tmp_path, {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {}})
+        )
+    with pytest.raises(CliError, match=r"has no metadata\.name"):
+        objects_cmd.read_manifest(
+            _file(tmp_path, {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout"})
+        )
+    with pytest.raises(CliError, match=r"open .*missing\.yaml"):
+        objects_cmd.read_manifest(str(tmp_path / "missing.yaml"))
+
+
+def test_created_line_uses_argos_singulars() -> None:
+    obj = {"metadata": {"name": "x"}}
+    assert objects_cmd.created_line("Experiment", obj) == "experiment.argoproj.io/x created"
+    # Argo prints ClusterAnalysisTemplates as analysistemplate too.
+    assert (
+        objects_cmd.created_line("ClusterAnalysisTemplate", obj)
+        == "analysistemplate.argoproj.io/x created"
+    )
+
+
+def test_experiment_table() -> None:
+    running = {
+        "metadata": {
+            "name": "exp-a",
+            "namespace": "ns",
+            "creationTimestamp": "2024-01-01T11:55:00Z",
+        },
+        "spec": {"duration": "10m"},
+        "status": {"phase": "Running", "availableAt": "2024-01-01T11:56:00Z"},
+    }
+    done = {
+        "metadata": {
+            "name": "exp-b",
+            "namespace": "ns",
+            "creationTimestamp": "2024-01-01T10:00:00Z",
+        },
+        "spec": {},
+        "status": {"phase": "Successful"},
+    }
+    lines = objects_cmd.render_experiments([done, running], NOW, all_namespaces=False)
+    assert lines[0].split() == ["NAME", "STATUS", "DURATION", "REMAINING", "AGE"]
+    assert lines[1].split() == ["exp-a", "Running", "10m", "6m", "5m"]
+    assert lines[2].split() == ["exp-b", "Successful", "-", "-", "120m"]
+    wide = objects_cmd.render_experiments([running], NOW, all_namespaces=True)
+    assert wide[0].split()[0] == "NAMESPACE" and wide[1].split()[0] == "ns"
+
+
+def test_create_watch_of_several_files_is_refused(tmp_path: Path) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    code = app.run(["create", "-f", "a.yaml", "-f", "b.yaml", "-w"], out=out, err=err)
+    assert (code, out.getvalue(), err.getvalue()) == (
+        1,
+        "",
+        "Error: Cannot watch multiple resources\n",
+    )
+
+
+def test_create_bad_file_fails_before_connecting(tmp_path: Path) -> None:
+    bad = _file(tmp_path, {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}})
+    out, err = io.StringIO(), io.StringIO()
+    # No cluster is reachable here: the error must come from the file, not the connection.
+    code = app.run(["create", "-f", bad, "--kubeconfig", "/nonexistent"], out=out, err=err)
+    assert (code, err.getvalue()) == (1, "Error: creates of v1/Pod unsupported\n")
