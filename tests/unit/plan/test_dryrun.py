@@ -97,3 +97,49 @@ def test_invalid_change_is_an_error_naming_the_field() -> None:
     cluster.set_steps([{"setWeight": 150}])
     with pytest.raises(DryRunError, match="setWeight"):
         dry_run(_world(cluster))
+
+
+ANALYSIS_TEMPLATE = {
+    "apiVersion": "argoproj.io/v1alpha1",
+    "kind": "AnalysisTemplate",
+    "metadata": {"name": "ok", "namespace": sim.NAMESPACE},
+    "spec": {
+        "metrics": [
+            {
+                "name": "m",
+                "provider": {
+                    "job": {
+                        "spec": {
+                            "template": {
+                                "spec": {
+                                    "containers": [{"name": "c", "image": "busybox"}],
+                                    "restartPolicy": "Never",
+                                }
+                            }
+                        }
+                    }
+                },
+            }
+        ]
+    },
+}
+
+
+def test_analysis_step_is_assumed_successful() -> None:
+    body = sim.rollout(
+        steps=[{"setWeight": 50}, {"analysis": {"templates": [{"templateName": "ok"}]}}]
+    )
+    world = World(
+        rollout=body,
+        services={n: sim.service(n) for n in (sim.STABLE_SVC, sim.CANARY_SVC)},
+        router_weight=0,
+        analysis_templates={(False, "ok"): ANALYSIS_TEMPLATE},
+    )
+    assert dry_run(world).final_phase == "Healthy"  # the first deployment skips the steps
+    world.spec["template"]["spec"]["containers"][0]["image"] = sim.YELLOW
+    world.rollout["metadata"]["generation"] += 1
+    result = dry_run(world)
+    assert [(s.index, s.analysis) for s in result.steps] == [(0, ()), (1, ("ok",)), (None, ())]
+    assert result.steps[1].weights == {"stable": 50, "canary": 50}
+    assert len(result.analyses) == 1 and result.promotions == 0
+    assert result.final_phase == "Healthy"
