@@ -118,6 +118,27 @@ def build_parser(prog: str = "kubectl argo rollouts") -> argparse.ArgumentParser
         help="stop watching after N seconds (0: never)",
     )
 
+    p = command(
+        get_sub,
+        "experiment",
+        "Get details about an Experiment",
+        _objects("get_experiment"),
+        aliases=("exp", "experiments"),
+        interruptible=True,
+    )
+    p.add_argument("name", metavar="EXPERIMENT_NAME")
+    p.add_argument(
+        "-w", "--watch", action="store_true", help="watch live updates to the experiment"
+    )
+    p.add_argument("--no-color", action="store_true", help="do not colorize output")
+    p.add_argument(
+        "--timeout-seconds",
+        type=_positive_int,
+        default=0,
+        metavar="N",
+        help="stop watching after N seconds (0: never)",
+    )
+
     set_ = command(sub, "set", "Update various values on resources", None)
     set_sub = set_.add_subparsers(dest="set_kind", metavar="KIND", required=True)
     p = command(set_sub, "image", "Update the image of a rollout", commands.set_image)

@@ -8,6 +8,8 @@ patch; `list experiments` prints Argo's NAME/STATUS/DURATION/REMAINING/AGE table
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import functools
 import json
 import sys
@@ -234,3 +236,121 @@ async def list_experiments(ctx: Any) -> int:
     for line in render_experiments(items, ctx.clock(), all_namespaces=args.all_namespaces):
         ctx.print(line)
     return 0
+
+
+# -- get experiment ---------------------------------------------------------------------------
+
+ICON_EXPERIMENT = "Σ"
+
+
+def experiment_lines(
+    exp: Mapping[str, Any],
+    replica_sets: list[JsonDict],
+    pods: list[JsonDict],
+    runs: list[JsonDict],
+    now: datetime,
+    *,
+    color: bool = False,
+) -> list[str]:
+    """Argo's `get experiment`: a header, then the tree of its ReplicaSets, pods and runs."""
+    from rolloutd.cli import info as ri
+
+    paint = render.Painter(color)
+    meta = exp.get("metadata") or {}
+    status = exp.get("status") or {}
+    phase = str(status.get("phase") or "")
+    icon = ri.analysis_icon(phase)
+    # The experiment owns its ReplicaSets and runs as a Rollout does: the same readers apply.
+    sets = ri._replica_set_infos(exp, replica_sets, pods)
+    analysis = ri._analysis_run_infos(exp, runs)
+
+    def line(label: str, value: object) -> str:
+        return f"{label:<17}{value}".rstrip(" ")
+
+    out = [
+        line("Name:", meta.get("name", "")),
+        line("Namespace:", meta.get("namespace", "")),
+        line("Status:", f"{paint(icon)} {phase}"),
+    ]
+    if status.get("message"):
+        out.append(line("Message:", status["message"]))
+    images = sorted({image for rs in sets if rs.replicas > 0 for image in rs.images})
+    for i, image in enumerate(images):
+        out.append(line("Images:" if i == 0 else "", image))
+    out.append("")
+    rows: list[list[str]] = [["NAME", "KIND", "STATUS", "AGE", "INFO"]]
+    rows.extend(experiment_rows(exp, sets, analysis, "", "", now, paint))
+    out.extend(render.tabulate(rows))
+    return out
+
+
+def experiment_rows(
+    exp: Mapping[str, Any],
+    sets: list[Any],
+    analysis: list[Any],
+    prefix: str,
+    sub_prefix: str,
+    now: datetime,
+    paint: render.Painter,
+) -> list[list[str]]:
+    """The Σ line of one experiment and its children (also under a Rollout's revision)."""
+    from rolloutd.cli import info as ri
+
+    meta = exp.get("metadata") or {}
+    phase = str((exp.get("status") or {}).get("phase") or "")
+    rows = [
+        [
+            f"{prefix}{ICON_EXPERIMENT} {paint(str(meta.get('name', '')), phase)}",
+            "Experiment",
+            f"{paint(ri.analysis_icon(phase))} {phase}",
+            age(meta.get("creationTimestamp"), now),
+            "",
+        ]
+    ]
+    total = len(sets) + len(analysis)
+    for position, rs in enumerate(sets):
+        child, child_sub = render._prefixes(position == total - 1, sub_prefix)
+        rows.extend(render._replica_set_rows(rs, child, child_sub, now, paint))
+    for offset, run in enumerate(analysis):
+        child, child_sub = render._prefixes(len(sets) + offset == total - 1, sub_prefix)
+        rows.extend(render._analysis_run_rows(run, child, child_sub, now, paint))
+    return rows
+
+
+async def _experiment_view(ctx: Any, session: Session, name: str) -> str:
+    from rolloutd.kube.resources import PODS, REPLICA_SETS
+
+    exp = await session.call(
+        functools.partial(session.kube.get, EXPERIMENTS, name, namespace=session.namespace),
+        verb="get",
+        resource=EXPERIMENTS,
+        name=name,
+    )
+    replica_sets = await session.list_items(REPLICA_SETS)
+    pods = await session.list_items(PODS)
+    runs = await session.list_items(ANALYSIS_RUNS, missing_ok=True)
+    lines = experiment_lines(exp, replica_sets, pods, runs, ctx.clock(), color=ctx.color())
+    return "\n".join(lines) + "\n"
+
+
+async def get_experiment(ctx: Any) -> int:
+    """`get experiment NAME [-w]`: once, or redrawn every second until Ctrl-C / the timeout."""
+    session: Session = await ctx.session()
+    try:
+        if not ctx.args.watch:
+            ctx.out.write(await _experiment_view(ctx, session, ctx.args.name))
+            ctx.out.flush()
+            return 0
+        limit = float(getattr(ctx.args, "timeout_seconds", 0) or 0)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        while not ctx.stop.is_set():
+            ctx.out.write(render.CLEAR_SCREEN + await _experiment_view(ctx, session, ctx.args.name))
+            ctx.out.flush()
+            if limit and loop.time() - started >= limit:
+                break
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(ctx.stop.wait(), timeout=1.0)
+        return 0
+    finally:
+        await session.close()

@@ -92,3 +92,52 @@ def test_create_bad_file_fails_before_connecting(tmp_path: Path) -> None:
     # No cluster is reachable here: the error must come from the file, not the connection.
     code = app.run(["create", "-f", bad, "--kubeconfig", "/nonexistent"], out=out, err=err)
     assert (code, err.getvalue()) == (1, "Error: creates of v1/Pod unsupported\n")
+
+
+def test_experiment_tree() -> None:
+    exp = {
+        "metadata": {
+            "name": "exp-a",
+            "namespace": "ns",
+            "uid": "u-exp",
+            "creationTimestamp": "2024-01-01T11:58:00Z",
+        },
+        "status": {"phase": "Running"},
+    }
+    owner = [{"uid": "u-exp", "kind": "Experiment", "name": "exp-a", "controller": True}]
+    rs = {
+        "metadata": {
+            "name": "exp-a-baseline-abc",
+            "uid": "u-rs",
+            "creationTimestamp": "2024-01-01T11:58:00Z",
+            "ownerReferences": owner,
+            "labels": {"rollouts-pod-template-hash": "abc"},
+        },
+        "spec": {
+            "replicas": 1,
+            "template": {"spec": {"containers": [{"name": "c", "image": "nginx:1"}]}},
+        },
+        "status": {"replicas": 1, "readyReplicas": 1, "availableReplicas": 1},
+    }
+    run = {
+        "metadata": {
+            "name": "exp-a-ok",
+            "creationTimestamp": "2024-01-01T11:59:00Z",
+            "ownerReferences": owner,
+        },
+        "status": {"phase": "Successful", "metricResults": [{"name": "m", "successful": 1}]},
+    }
+    stranger = {**rs, "metadata": {**rs["metadata"], "name": "other", "ownerReferences": []}}
+    lines = objects_cmd.experiment_lines(exp, [rs, stranger], [], [run], NOW)
+    assert lines[:4] == [
+        "Name:            exp-a",
+        "Namespace:       ns",
+        "Status:          ◌ Running",
+        "Images:          nginx:1",
+    ]
+    table = lines[5:]
+    assert table[0].split() == ["NAME", "KIND", "STATUS", "AGE", "INFO"]
+    assert table[1].split()[:4] == ["Σ", "exp-a", "Experiment", "◌"]
+    assert table[2].startswith("├──⧉ exp-a-baseline-abc") and "ReplicaSet" in table[2]
+    assert table[3].startswith("└──α exp-a-ok") and "✔ 1" in table[3]
+    assert not any("other" in line for line in lines)
