@@ -29,9 +29,10 @@ from rolloutd.cli.errors import CliError
 from rolloutd.cli.session import Session, connect, label_selector
 from rolloutd.cli.timefmt import format_rfc3339, parse_duration_string, parse_go_duration
 from rolloutd.cli.watch import Caches, ObjectCache
-from rolloutd.kube.resources import ANALYSIS_RUNS, PODS, REPLICA_SETS, ROLLOUTS
+from rolloutd.kube.resources import ANALYSIS_RUNS, PODS, REPLICA_SETS, ROLLOUTS, Resource
 
 JsonDict = dict[str, Any]
+EXPERIMENTS = Resource("argoproj.io", "v1alpha1", "experiments", "Experiment")
 
 # A redraw at most this often, however fast events arrive (the Go plugin's anti-flicker gap).
 REDRAW_MIN_INTERVAL = 0.2
@@ -120,6 +121,19 @@ def _not_found(name: str) -> CliError:
 # -- get rollout ------------------------------------------------------------------------------
 
 
+async def _experiments(session: Session) -> list[JsonDict]:
+    """The namespace's Experiments; none when the type is not served or not allowed to us
+    (they only add lines to the tree, so they must never break `get rollout`)."""
+    from rolloutd.kube.client import ApiError
+
+    try:
+        return await session.list_items(EXPERIMENTS, missing_ok=True)
+    except CliError as exc:
+        if isinstance(exc.__cause__, ApiError) and exc.__cause__.status == 403:
+            return []
+        raise
+
+
 async def get_rollout(ctx: Context) -> int:
     name: str = ctx.args.name
 
@@ -127,14 +141,21 @@ async def get_rollout(ctx: Context) -> int:
         rollout = await session.get_rollout(name)
         selector = label_selector(ri.spec(rollout).get("selector"))
         if not ctx.args.watch:
-            replica_sets, pods, runs = await asyncio.gather(
+            replica_sets, pods, runs, experiments = await asyncio.gather(
                 session.list_items(REPLICA_SETS, selector=selector),
                 session.list_items(PODS, selector=selector),
                 session.list_items(ANALYSIS_RUNS, missing_ok=True),
+                _experiments(session),
             )
             ctx.out.write(
                 render.render_rollout(
-                    rollout, replica_sets, pods, runs, now=ctx.clock(), color=ctx.color()
+                    rollout,
+                    replica_sets,
+                    pods,
+                    runs,
+                    now=ctx.clock(),
+                    color=ctx.color(),
+                    experiments=experiments,
                 )
             )
             ctx.out.flush()
@@ -153,6 +174,10 @@ async def _watch_rollout(ctx: Context, session: Session, name: str, selector: st
     replica_sets = caches.add(session, REPLICA_SETS, namespace=namespace, selector=selector)
     pods = caches.add(session, PODS, namespace=namespace, selector=selector)
     runs = caches.add(session, ANALYSIS_RUNS, namespace=namespace, optional=True)
+    # Experiments are extra: not served, or not allowed to this user, means none are shown.
+    experiments = caches.add(
+        session, EXPERIMENTS, namespace=namespace, optional=True, absent=(403, 404)
+    )
     timeout = float(ctx.args.timeout_seconds or 0)
     deadline = loop.time() + timeout if timeout > 0 else None
     color = ctx.color()
@@ -172,6 +197,7 @@ async def _watch_rollout(ctx: Context, session: Session, name: str, selector: st
                 runs.objects(),
                 now=ctx.clock(),
                 color=color,
+                experiments=experiments.objects(),
             )
             # One write per frame, clear and all, so the terminal never shows half a frame.
             ctx.out.write(render.CLEAR_SCREEN + text)

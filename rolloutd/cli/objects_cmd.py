@@ -240,8 +240,6 @@ async def list_experiments(ctx: Any) -> int:
 
 # -- get experiment ---------------------------------------------------------------------------
 
-ICON_EXPERIMENT = "Σ"
-
 
 def experiment_lines(
     exp: Mapping[str, Any],
@@ -279,42 +277,9 @@ def experiment_lines(
         out.append(line("Images:" if i == 0 else "", image))
     out.append("")
     rows: list[list[str]] = [["NAME", "KIND", "STATUS", "AGE", "INFO"]]
-    rows.extend(experiment_rows(exp, sets, analysis, "", "", now, paint))
+    rows.extend(render.experiment_rows(exp, sets, analysis, "", "", now, paint))
     out.extend(render.tabulate(rows))
     return out
-
-
-def experiment_rows(
-    exp: Mapping[str, Any],
-    sets: list[Any],
-    analysis: list[Any],
-    prefix: str,
-    sub_prefix: str,
-    now: datetime,
-    paint: render.Painter,
-) -> list[list[str]]:
-    """The Σ line of one experiment and its children (also under a Rollout's revision)."""
-    from rolloutd.cli import info as ri
-
-    meta = exp.get("metadata") or {}
-    phase = str((exp.get("status") or {}).get("phase") or "")
-    rows = [
-        [
-            f"{prefix}{ICON_EXPERIMENT} {paint(str(meta.get('name', '')), phase)}",
-            "Experiment",
-            f"{paint(ri.analysis_icon(phase))} {phase}",
-            age(meta.get("creationTimestamp"), now),
-            "",
-        ]
-    ]
-    total = len(sets) + len(analysis)
-    for position, rs in enumerate(sets):
-        child, child_sub = render._prefixes(position == total - 1, sub_prefix)
-        rows.extend(render._replica_set_rows(rs, child, child_sub, now, paint))
-    for offset, run in enumerate(analysis):
-        child, child_sub = render._prefixes(len(sets) + offset == total - 1, sub_prefix)
-        rows.extend(render._analysis_run_rows(run, child, child_sub, now, paint))
-    return rows
 
 
 async def _experiment_view(ctx: Any, session: Session, name: str) -> str:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -26,6 +27,7 @@ ICON_REPLICA_SET = "⧉"
 ICON_POD = "□"
 ICON_ANALYSIS = "α"
 ICON_JOB = "⊞"
+ICON_EXPERIMENT = "Σ"
 
 _RED, _GREEN, _YELLOW, _HI_BLUE = 31, 32, 33, 94
 _COLOURS: dict[str, int] = {
@@ -148,7 +150,80 @@ def render_header(info: ri.RolloutInfo, paint: Painter) -> list[str]:
     return out
 
 
-def render_tree(info: ri.RolloutInfo, now: datetime, paint: Painter) -> list[str]:
+@dataclass(frozen=True)
+class ExperimentView:
+    """One Experiment in a tree: the object, its revision, and what it owns."""
+
+    obj: Mapping[str, Any]
+    revision: int
+    replica_sets: list[ri.ReplicaSetInfo]
+    analysis_runs: list[ri.AnalysisRunInfo]
+
+
+def experiment_views(
+    owner: Mapping[str, Any],
+    experiments: Sequence[Mapping[str, Any]],
+    replica_sets: Sequence[Mapping[str, Any]],
+    pods: Sequence[Mapping[str, Any]],
+    analysis_runs: Sequence[Mapping[str, Any]],
+) -> list[ExperimentView]:
+    """The Experiments `owner` (a Rollout) owns, each with the ReplicaSets and runs it owns."""
+    uid = ri.meta(owner).get("uid")
+    views = []
+    for exp in experiments:
+        refs = ri.meta(exp).get("ownerReferences") or []
+        if not any(isinstance(r, dict) and r.get("uid") == uid for r in refs):
+            continue
+        views.append(
+            ExperimentView(
+                obj=exp,
+                revision=ri._revision(exp),
+                replica_sets=ri._replica_set_infos(exp, replica_sets, pods),
+                analysis_runs=ri._analysis_run_infos(exp, analysis_runs),
+            )
+        )
+    views.sort(key=lambda v: (str(ri.meta(v.obj).get("creationTimestamp", "")), v.revision))
+    return views
+
+
+def experiment_rows(
+    exp: Mapping[str, Any],
+    sets: Sequence[ri.ReplicaSetInfo],
+    analysis: Sequence[ri.AnalysisRunInfo],
+    prefix: str,
+    sub_prefix: str,
+    now: datetime,
+    paint: Painter,
+) -> list[list[str]]:
+    """The Σ line of one Experiment and its children (in `get experiment`, or under a
+    Rollout's revision in `get rollout`)."""
+    meta = ri.meta(exp)
+    phase = str(ri.status(exp).get("phase") or "")
+    rows = [
+        [
+            f"{prefix}{ICON_EXPERIMENT} {paint(str(meta.get('name', '')), phase)}",
+            "Experiment",
+            f"{paint(ri.analysis_icon(phase))} {phase}",
+            age(meta.get("creationTimestamp"), now),
+            "",
+        ]
+    ]
+    total = len(sets) + len(analysis)
+    for position, rs in enumerate(sets):
+        child, child_sub = _prefixes(position == total - 1, sub_prefix)
+        rows.extend(_replica_set_rows(rs, child, child_sub, now, paint))
+    for offset, run in enumerate(analysis):
+        child, child_sub = _prefixes(len(sets) + offset == total - 1, sub_prefix)
+        rows.extend(_analysis_run_rows(run, child, child_sub, now, paint))
+    return rows
+
+
+def render_tree(
+    info: ri.RolloutInfo,
+    now: datetime,
+    paint: Painter,
+    experiments: Sequence[ExperimentView] = (),
+) -> list[str]:
     rows: list[list[str]] = [["NAME", "KIND", "STATUS", "AGE", "INFO"]]
     rows.append(
         [
@@ -165,11 +240,21 @@ def render_tree(info: ri.RolloutInfo, now: datetime, paint: Painter) -> list[str
         rows.append([f"{prefix}{ICON_REVISION} revision:{revision}", "", " ", "", ""])
         replica_sets = [rs for rs in info.replica_sets if rs.revision == revision]
         runs = [run for run in info.analysis_runs if run.revision == revision]
-        total = len(replica_sets) + len(runs)
+        exps = [e for e in experiments if e.revision == revision]
+        total = len(replica_sets) + len(exps) + len(runs)
         position = 0
         for rs in replica_sets:
             child, child_sub = _prefixes(position == total - 1, sub_prefix)
             rows.extend(_replica_set_rows(rs, child, child_sub, now, paint))
+            position += 1
+        # Argo's order under a revision: ReplicaSets, then Experiments, then AnalysisRuns.
+        for view in exps:
+            child, child_sub = _prefixes(position == total - 1, sub_prefix)
+            rows.extend(
+                experiment_rows(
+                    view.obj, view.replica_sets, view.analysis_runs, child, child_sub, now, paint
+                )
+            )
             position += 1
         for run in runs:
             child, child_sub = _prefixes(position == total - 1, sub_prefix)
@@ -251,11 +336,17 @@ def _analysis_run_rows(
     return rows
 
 
-def render_rollout_info(info: ri.RolloutInfo, *, now: datetime, color: bool = False) -> str:
+def render_rollout_info(
+    info: ri.RolloutInfo,
+    *,
+    now: datetime,
+    color: bool = False,
+    experiments: Sequence[ExperimentView] = (),
+) -> str:
     paint = Painter(color)
     lines = render_header(info, paint)
     lines.append("")
-    lines.extend(render_tree(info, now, paint))
+    lines.extend(render_tree(info, now, paint, experiments))
     return "\n".join(lines) + "\n"
 
 
@@ -267,10 +358,12 @@ def render_rollout(
     *,
     now: datetime,
     color: bool = False,
+    experiments: Sequence[Mapping[str, Any]] = (),
 ) -> str:
     """The full `get rollout` output for these objects at time `now`."""
     info = ri.rollout_info(rollout, replica_sets, pods, analysis_runs)
-    return render_rollout_info(info, now=now, color=color)
+    views = experiment_views(rollout, experiments, replica_sets, pods, analysis_runs)
+    return render_rollout_info(info, now=now, color=color, experiments=views)
 
 
 # -- list rollouts ----------------------------------------------------------------------------

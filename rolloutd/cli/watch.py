@@ -38,6 +38,8 @@ class ObjectCache:
     namespace: str | None = None
     selector: str | None = None
     optional: bool = False
+    absent: tuple[int, ...] = (404,)
+    """Statuses that mean "none of these here" for an optional type (404: not served)."""
     items: dict[str, JsonDict] = field(default_factory=dict)
     synced: asyncio.Event = field(default_factory=asyncio.Event)
     error: CliError | None = None
@@ -100,7 +102,7 @@ class ObjectCache:
                 if exc.gone:
                     version = ""  # our version is too old: list again
                     continue
-                if self.optional and exc.status == 404:
+                if self.optional and exc.status in self.absent:
                     self.synced.set()
                     self.wake.set()
                     return
@@ -139,9 +141,16 @@ class Caches:
         namespace: str | None,
         selector: str | None = None,
         optional: bool = False,
+        absent: tuple[int, ...] = (404,),
     ) -> ObjectCache:
         cache = ObjectCache(
-            session, resource, self.wake, namespace=namespace, selector=selector, optional=optional
+            session,
+            resource,
+            self.wake,
+            namespace=namespace,
+            selector=selector,
+            optional=optional,
+            absent=absent,
         )
         self.caches.append(cache)
         return cache

@@ -141,3 +141,42 @@ def test_experiment_tree() -> None:
     assert table[2].startswith("├──⧉ exp-a-baseline-abc") and "ReplicaSet" in table[2]
     assert table[3].startswith("└──α exp-a-ok") and "✔ 1" in table[3]
     assert not any("other" in line for line in lines)
+
+
+def test_rollout_tree_shows_its_experiments_under_the_revision() -> None:
+    import yaml
+
+    from rolloutd.cli import render
+
+    golden = Path(__file__).resolve().parents[2] / "golden" / "paused-step1-6pods.yaml"
+    objects = yaml.safe_load(golden.read_text())["objects"]
+    rollout = next(o for o in objects if o["kind"] == "Rollout")
+    replica_sets = [o for o in objects if o["kind"] == "ReplicaSet"]
+    pods = [o for o in objects if o["kind"] == "Pod"]
+    newest = max(
+        int(rs["metadata"]["annotations"]["rollout.argoproj.io/revision"]) for rs in replica_sets
+    )
+    exp = {
+        "metadata": {
+            "name": "rollouts-demo-exp-1",
+            "uid": "u-exp",
+            "creationTimestamp": rollout["metadata"]["creationTimestamp"],
+            "annotations": {"rollout.argoproj.io/revision": str(newest)},
+            "ownerReferences": [{"uid": rollout["metadata"]["uid"], "kind": "Rollout"}],
+        },
+        "status": {"phase": "Running"},
+    }
+    foreign = {**exp, "metadata": {**exp["metadata"], "name": "not-ours", "ownerReferences": []}}
+    now = datetime(2030, 1, 1, tzinfo=UTC)
+    plain = render.render_rollout(rollout, replica_sets, pods, now=now)
+    text = render.render_rollout(rollout, replica_sets, pods, now=now, experiments=[exp, foreign])
+    lines = text.splitlines()
+    sigma = [i for i, line in enumerate(lines) if "Σ rollouts-demo-exp-1" in line]
+    assert len(sigma) == 1 and "Experiment" in lines[sigma[0]]
+    revision = next(i for i, line in enumerate(lines) if f"# revision:{newest}" in line)
+    later = [i for i, line in enumerate(lines) if "# revision:" in line and i > revision]
+    assert revision < sigma[0] < (later[0] if later else len(lines))
+    assert "not-ours" not in text
+    # Without experiments, nothing else changed.
+    assert [line for line in lines if "Σ" not in line and "│  " not in line] != []
+    assert len(lines) == len(plain.splitlines()) + 1
