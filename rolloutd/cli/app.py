@@ -10,6 +10,9 @@ unchanged. The command tree, flags, messages and exit codes are those of the Go 
     undo NAME [--to-revision N]           restart NAME [--in 30s]
     status NAME [--watch=true|false] [--timeout 5m]
     list rollouts [-A] [--name N] [-w]    lint -f FILE    version [--short]
+    get experiment NAME [-w]              list experiments [-A]
+    create -f FILE... [-w]                terminate analysisrun|experiment NAME...
+    plan NAME [-f FILE | --image C=IMAGE] [-o json]       completion bash|zsh|fish
 
 kubectl's connection flags (`--kubeconfig`, `--context`, `-n/--namespace`) are accepted before
 or after the subcommand. Every failure is one `Error: ...` line on stderr and exit status 1.
