@@ -54,7 +54,10 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
     p.add_argument(
         "--namespace",
         default=env("ROLLOUTD_WATCH_NAMESPACE") or None,
-        help="only watch this namespace (default: all)",
+        help=(
+            "only watch this namespace (default: all); cluster-scoped ClusterAnalysisTemplates "
+            "are then not read, as by Argo's --namespaced controller"
+        ),
     )
     p.add_argument(
         "--workers",

