@@ -26,6 +26,7 @@ from rolloutd.analysis.providers.registry import ProviderRegistry
 from rolloutd.config import Config, ConfigError, parse_config_map
 from rolloutd.config_watch import ConfigWatcher
 from rolloutd.controller.analysis import AnalysisController, AnalysisMetrics
+from rolloutd.controller.experiments import ExperimentController
 from rolloutd.controller.rollouts import RolloutController
 from rolloutd.kube.client import ApiError, ClusterUnreachable, KubeClient
 from rolloutd.kube.events import EventRecorder
@@ -128,6 +129,15 @@ class Runtime:
             self.analysis, lambda: [t for cache in templates for t in cache.items()]
         )
         # -- end analysis ---------------------------------------------------------------------
+        # Experiments: their own controller and recorder, in the same process and leadership.
+        self.experiments = ExperimentController(
+            kube,
+            namespace=options.get("namespace"),
+            workers=min(4, options.get("workers") or config.workers),
+            events=EventRecorder(kube),
+            instance_id=options.get("instance_id"),
+            allowed=allowed,
+        )
         # Notifications: fired by the Rollout Events this recorder writes (as Argo's are).
         self.notifier = Notifier(
             kube,
@@ -234,6 +244,7 @@ class Runtime:
             leading.set()
         controller = asyncio.create_task(self.controller.run(leading=leading), name="controller")
         analysis = asyncio.create_task(self.analysis.run(leading=leading), name="analysis")
+        experiments = asyncio.create_task(self.experiments.run(leading=leading), name="experiments")
         stopper = asyncio.create_task(stop.wait(), name="stop")
         others = [
             asyncio.create_task(heartbeat.run(), name="heartbeat"),
@@ -245,7 +256,7 @@ class Runtime:
         if elector is not None:
             election = asyncio.create_task(elector.run(), name="leader-election")
             others.append(election)
-        watched = {controller, analysis, stopper, *others}
+        watched = {controller, analysis, experiments, stopper, *others}
         # Not watched: it ends normally once this replica leads.
         others.append(asyncio.create_task(self._when_leading(leading), name="on-leading"))
         done, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
@@ -262,7 +273,7 @@ class Runtime:
             elif exc is not None:
                 log.error(f"{task.get_name()} failed", error=repr(exc))
                 code = 1
-            elif task in (controller, analysis):
+            elif task in (controller, analysis, experiments):
                 code = 0 if stop.is_set() else 1
         if stopper in done:
             log.info("stopping")
@@ -271,6 +282,7 @@ class Runtime:
         # Leader work stops first, then renewals; only then may the Lease be handed over.
         await _cancel(controller)
         await _cancel(analysis)
+        await _cancel(experiments)
         if election is not None:
             await _cancel(election)
         if elector is not None and not lost:

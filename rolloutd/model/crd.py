@@ -17,6 +17,7 @@ import yaml
 
 from rolloutd.model.analysis import AnalysisRun, AnalysisTemplate, ClusterAnalysisTemplate
 from rolloutd.model.base import Model
+from rolloutd.model.experiment import Experiment
 from rolloutd.model.rollout import Rollout
 
 _DROP = {"title", "default", "description", "examples"}
@@ -200,6 +201,13 @@ def all_crds() -> dict[str, dict[str, Any]]:
             kind="AnalysisRun",
             plural="analysisruns",
             short_name="ar",
+            columns=[_column("Status", "string", ".status.phase"), age],
+        ),
+        "experiments.argoproj.io.yaml": analysis_crd(
+            Experiment,
+            kind="Experiment",
+            plural="experiments",
+            short_name="exp",
             columns=[_column("Status", "string", ".status.phase"), age],
         ),
     }

@@ -134,6 +134,18 @@ Least privilege: each rule is something the controller does, and nothing else. N
 - apiGroups: [argoproj.io]
   resources: [analysisruns/finalizers]
   verbs: [update]
+# Experiments are written by users (or by a Rollout's experiment step); the controller
+# watches them and writes their status through the subresource; their ReplicaSets, Services
+# and AnalysisRuns are owned with blockOwnerDeletion, which needs the owner's finalizers.
+- apiGroups: [argoproj.io]
+  resources: [experiments]
+  verbs: [get, list, watch, create, update, patch, delete]
+- apiGroups: [argoproj.io]
+  resources: [experiments/status]
+  verbs: [get, update, patch]
+- apiGroups: [argoproj.io]
+  resources: [experiments/finalizers]
+  verbs: [update]
 # Templates are written by users; the controller only reads them to build AnalysisRuns.
 - apiGroups: [argoproj.io]
   resources: [analysistemplates{{ if .Values.clusterInstall }}, clusteranalysistemplates{{ end }}]
@@ -147,10 +159,11 @@ Least privilege: each rule is something the controller does, and nothing else. N
 - apiGroups: [apps]
   resources: [deployments]
   verbs: [get, list, watch, patch]
-# Stable/canary Services get the pod-template-hash selector; never created or deleted.
+# Stable/canary Services get the pod-template-hash selector; an Experiment's template
+# Services (template.service) are created and deleted with it.
 - apiGroups: [""]
   resources: [services]
-  verbs: [get, list, watch, patch, update]
+  verbs: [get, list, watch, create, patch, update, delete]
 # Pods are read for availability and restarts (spec.restartAt) evict them, never delete;
 # canaryMetadata / stableMetadata are patched onto running pods' labels and annotations.
 - apiGroups: [""]
