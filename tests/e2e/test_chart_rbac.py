@@ -17,7 +17,7 @@ import yaml
 
 from rolloutd.kube.client import ApiError, KubeClient
 from rolloutd.kube.resources import NAMESPACES, SECRETS
-from rolloutd.sandbox.cluster import Status
+from rolloutd_dev.sandbox.cluster import Status
 from tests.conftest import REPO, Tools
 from tests.e2e.harness import Daemon, apply_seed, promote, set_image, wait_phase
 
