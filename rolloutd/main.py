@@ -66,8 +66,12 @@ def _add_plugin_commands(
 def _add_missing_command(
     subparsers: argparse._SubParsersAction[argparse.ArgumentParser], name: str, summary: str
 ) -> None:
-    parser = subparsers.add_parser(name, help=f"{summary} (needs rolloutd-dev)", add_help=False)
-    parser.add_argument("rest", nargs=argparse.REMAINDER, help=argparse.SUPPRESS)
+    # No option prefix, so whatever follows (`up`, `--strategy bluegreen`, `-h`) is taken as
+    # words and the handler, not an argparse usage error, answers.
+    parser = subparsers.add_parser(
+        name, help=f"{summary} (needs rolloutd-dev)", add_help=False, prefix_chars="\0"
+    )
+    parser.add_argument("rest", nargs="*", help=argparse.SUPPRESS)
 
     def missing(_: argparse.Namespace) -> int:
         print(f"error: {DEV_HINT.format(name=name)}", file=sys.stderr)
