@@ -18,10 +18,14 @@ ENV UV_COMPILE_BYTECODE=1 \
     UV_PYTHON_DOWNLOADS=never
 WORKDIR /src
 COPY . .
-# One wheel per workspace member (rolloutd and every plugins/* router), and the locked,
-# hash-pinned runtime dependencies of all of them (no dev group, no workspace members).
+# One wheel per workspace member (rolloutd and every plugins/* router) but the development
+# distribution rolloutd-dev (sandbox, demo, pytest kit: not for the image), and the locked,
+# hash-pinned runtime dependencies of exactly those wheels (no dev group, no workspace members).
 RUN uv build --all-packages --wheel --out-dir /wheels \
- && uv export --frozen --no-dev --all-packages --no-emit-workspace \
+ && rm /wheels/rolloutd_dev-*.whl \
+ && uv export --frozen --no-dev --no-emit-workspace \
+        $(for wheel in /wheels/*.whl; do \
+            printf -- '--package %s ' "$(basename "$wheel" | cut -d- -f1 | tr _ -)"; done) \
         --output-file /wheels/requirements.txt
 # Dependencies first with --require-hashes (exactly what uv.lock says), then our own wheels
 # without resolving again. Bytecode is compiled here because the running container cannot write

@@ -29,8 +29,8 @@ from bench.daemon import cpu_seconds
 from bench.floor import Floor
 from bench.workloads import ControllerRun, Settings
 from rolloutd.kube.client import KubeClient
-from rolloutd.sandbox.binaries import ETCD_VERSION, K8S_VERSION, KWOK_VERSION
-from rolloutd.sandbox.cluster import Sandbox
+from rolloutd_dev.sandbox.binaries import ETCD_VERSION, K8S_VERSION, KWOK_VERSION
+from rolloutd_dev.sandbox.cluster import Sandbox
 
 JsonDict = dict[str, Any]
 QUICK_N = 50

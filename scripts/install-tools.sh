@@ -18,7 +18,7 @@ set -euo pipefail
 
 # Pins. helm v3.19.x builds with Go 1.26 (measured); v3 because the chart is apiVersion v2 and
 # Helm 3 is what clusters run today. kubernetes-validate 1.37.0 carries schemas for 1.25..1.37;
-# we use 1.35, the version the sandbox cluster runs (rolloutd/sandbox/binaries.py).
+# we use 1.35, the version the sandbox cluster runs (packages/rolloutd-dev/rolloutd_dev/sandbox/binaries.py).
 HELM_VERSION="v3.19.5"
 KUBECONFORM_VERSION="v0.7.0"
 KUBERNETES_VALIDATE_VERSION="1.37.0"

@@ -18,7 +18,7 @@ import yaml
 from rolloutd.kube.client import ApiError, KubeClient
 from rolloutd.kube.resources import CRDS
 from rolloutd.manifests import config_dir
-from rolloutd.sandbox.cluster import apply_crd
+from rolloutd_dev.sandbox.cluster import apply_crd
 
 
 def _documents() -> list[dict[str, Any]]:

@@ -11,6 +11,9 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+# The sandbox fixtures (`sandbox`, `kube`, `namespace`): opted in here, not by installing.
+pytest_plugins = ["rolloutd_dev.testing.plugin"]
+
 # The property tests draw the same examples on every run unless asked to explore, so a
 # result (in CI above all) can be reproduced; `HYPOTHESIS_PROFILE=explore` draws new ones.
 settings.register_profile("repeatable", derandomize=True)

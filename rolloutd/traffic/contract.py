@@ -6,7 +6,7 @@ ConfigMap) and calls it with a `RouterContext` for one Rollout at a time. A rout
 the whole Rollout: only its own configuration block, the service names and pod hashes, a
 read-only view of the objects the controller watches for it, and the API client to write with.
 
-Rules every router keeps (the conformance kit in `rolloutd.testing` checks them):
+Rules every router keeps (the conformance kit in `rolloutd_dev.testing` checks them):
 
 - Every method is idempotent. A write happens only when the object differs from what is wanted,
   and it is the smallest patch that makes the change; nothing else in the object is touched.

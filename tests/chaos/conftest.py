@@ -20,7 +20,7 @@ import pytest_asyncio
 
 from rolloutd.kube.client import ApiError, KubeClient
 from rolloutd.kube.resources import NAMESPACES
-from rolloutd.sandbox.cluster import Sandbox, Status
+from rolloutd_dev.sandbox.cluster import Sandbox, Status
 
 FULL = bool(os.environ.get("ROLLOUTD_CHAOS_FULL"))
 

@@ -17,7 +17,7 @@ import pytest
 
 from rolloutd.kube.client import KubeClient
 from rolloutd.kube.resources import CONFIG_MAPS
-from rolloutd.sandbox.cluster import Sandbox, Status
+from rolloutd_dev.sandbox.cluster import Sandbox, Status
 from tests.chaos.kit import Steps, Tally, apply_fast_seed, finish_revision, healthy, set_image
 from tests.e2e.harness import Monitor, eventually
 from tests.integration.test_metrics_daemon import Rolloutd

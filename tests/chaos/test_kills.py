@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from rolloutd.kube.client import KubeClient
-from rolloutd.sandbox.cluster import Status
+from rolloutd_dev.sandbox.cluster import Status
 from tests.chaos.conftest import FULL
 from tests.chaos.kit import (
     COLOURS,

@@ -21,7 +21,7 @@ import pytest
 from rolloutd.kube.client import KubeClient
 from rolloutd.kube.resources import ROLLOUTS
 from rolloutd.model import rollout as rollout_model
-from rolloutd.sandbox.cluster import Status
+from rolloutd_dev.sandbox.cluster import Status
 from tests.chaos.conftest import FULL
 from tests.e2e.bluegreen_kit import SwitchMonitor, apply, revisions, selectors, update_image
 from tests.e2e.harness import eventually, promote

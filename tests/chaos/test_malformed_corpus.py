@@ -19,7 +19,7 @@ import pytest
 
 from rolloutd.kube.client import ApiError, KubeClient
 from rolloutd.kube.resources import REPLICA_SETS, ROLLOUTS, SERVICES
-from rolloutd.sandbox.cluster import Status
+from rolloutd_dev.sandbox.cluster import Status
 from tests.chaos.conftest import FULL
 from tests.chaos.corpus import Case, cases
 from tests.e2e.harness import VIRTUAL_SERVICES, eventually, sample

@@ -17,7 +17,7 @@ import pytest
 
 from rolloutd.kube.client import ApiError, KubeClient
 from rolloutd.kube.resources import ROLLOUTS, SERVICES, Resource
-from rolloutd.sandbox.cluster import Status
+from rolloutd_dev.sandbox.cluster import Status
 from tests.chaos.conftest import FULL
 from tests.chaos.kit import (
     Steps,

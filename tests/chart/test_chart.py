@@ -31,8 +31,8 @@ CHART = REPO / "charts" / "rolloutd"
 INSTALL_TOOLS = REPO / "scripts" / "install-tools.sh"
 RELEASE = "rolloutd"
 NAMESPACE = "rolloutd-system"
-# The Kubernetes version the sandbox runs (rolloutd/sandbox/binaries.py) and whose schemas
-# install-tools.sh extracts.
+# The Kubernetes version the sandbox runs (packages/rolloutd-dev/rolloutd_dev/sandbox/binaries.py)
+# and whose schemas install-tools.sh extracts.
 KUBE_VERSION = "1.35.0"
 
 ROUTERS = ("istio", "smi", "openshift", "gatewayapi", "apisix", "ambassador", "appMesh")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from rolloutd.sandbox.cluster import Status
+from rolloutd_dev.sandbox.cluster import Status
 from tests.e2e.harness import Daemon
 
 

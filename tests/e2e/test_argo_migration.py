@@ -37,7 +37,7 @@ from bench.peers.argo import ArgoController, ArgoUnavailable, crd_documents, ens
 from rolloutd.kube.client import ApiError, KubeClient
 from rolloutd.kube.resources import NAMESPACES, PODS, REPLICA_SETS, ROLLOUTS, SERVICES
 from rolloutd.manifests import config_dir
-from rolloutd.sandbox.cluster import Sandbox, apply_crd
+from rolloutd_dev.sandbox.cluster import Sandbox, apply_crd
 from tests.e2e.harness import (
     VIRTUAL_SERVICES,
     Daemon,

@@ -24,7 +24,7 @@ from rolloutd.kube.client import KubeClient
 from rolloutd.kube.informer import Informer
 from rolloutd.kube.resources import ANALYSIS_RUNS, ANALYSIS_TEMPLATES, PODS, ROLLOUTS
 from rolloutd.plan.status import parse_time
-from rolloutd.sandbox.cluster import Status
+from rolloutd_dev.sandbox.cluster import Status
 from tests import argocd_lua
 from tests.e2e.harness import (
     VIRTUAL_SERVICES,

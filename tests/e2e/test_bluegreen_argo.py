@@ -27,7 +27,7 @@ import pytest
 from rolloutd.kube.client import KubeClient
 from rolloutd.kube.resources import EVENTS, ROLLOUTS
 from rolloutd.model import rollout as rollout_model
-from rolloutd.sandbox.cluster import Status
+from rolloutd_dev.sandbox.cluster import Status
 from tests.e2e.bluegreen_kit import (
     GREEN,
     RED,

@@ -26,7 +26,7 @@ import yaml
 
 from rolloutd.kube.client import ApiError, KubeClient
 from rolloutd.kube.resources import CRDS
-from rolloutd.sandbox.cluster import Sandbox, Status
+from rolloutd_dev.sandbox.cluster import Sandbox, Status
 from tests.conftest import REPO, Tools
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")

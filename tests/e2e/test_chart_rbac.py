@@ -31,7 +31,7 @@ from rolloutd.kube.resources import (
     SECRETS,
     Resource,
 )
-from rolloutd.sandbox.cluster import Status
+from rolloutd_dev.sandbox.cluster import Status
 from tests.conftest import REPO, Tools
 from tests.e2e.harness import Daemon, apply_seed, promote, set_image, wait_phase
 

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from rolloutd.sandbox.cluster import Status
+from rolloutd_dev.sandbox.cluster import Status
 from tests.e2e.harness import SAMPLES, Daemon
 
 GOLDEN = Path(__file__).resolve().parents[1] / "golden"

@@ -22,7 +22,7 @@ import yaml
 
 from rolloutd.kube.client import KubeClient
 from rolloutd.kube.resources import ROLLOUTS, SERVICE_ACCOUNTS, Resource
-from rolloutd.sandbox.cluster import Status
+from rolloutd_dev.sandbox.cluster import Status
 from tests.e2e.dashboard_kit import DashboardProcess, browser_page, screenshot
 from tests.e2e.harness import Daemon, apply_seed, patch_status, sample, set_image, wait_phase
 

@@ -19,7 +19,7 @@ from rolloutd.controller.experiments import EXPERIMENTS
 from rolloutd.kube.client import KubeClient
 from rolloutd.kube.resources import ANALYSIS_RUNS, ANALYSIS_TEMPLATES, REPLICA_SETS, SERVICES
 from rolloutd.model.crd import all_crds
-from rolloutd.sandbox.cluster import Status, apply_crd
+from rolloutd_dev.sandbox.cluster import Status, apply_crd
 from tests.e2e.harness import Daemon, eventually
 from tests.integration.analysis.conftest import App, allow_loopback, app
 

@@ -33,7 +33,7 @@ from aiosmtpd.smtp import SMTP, Envelope, Session
 from rolloutd.kube.client import ApiError, KubeClient
 from rolloutd.kube.resources import CONFIG_MAPS, LEASES, SECRETS
 from rolloutd.notify.ledger import ledger_name
-from rolloutd.sandbox.cluster import Status
+from rolloutd_dev.sandbox.cluster import Status
 from tests.e2e.harness import (
     Daemon,
     apply_seed,

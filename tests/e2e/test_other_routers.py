@@ -16,7 +16,7 @@ import pytest
 
 from rolloutd.kube.client import KubeClient
 from rolloutd.kube.resources import ROLLOUTS, SERVICES, Resource
-from rolloutd.sandbox.cluster import Status
+from rolloutd_dev.sandbox.cluster import Status
 from tests.e2e.harness import (
     REPO,
     VIRTUAL_SERVICES,

@@ -25,7 +25,7 @@ import pytest
 
 from rolloutd.kube.client import KubeClient
 from rolloutd.kube.resources import ROLLOUTS
-from rolloutd.sandbox.cluster import Status
+from rolloutd_dev.sandbox.cluster import Status
 from tests.e2e.harness import eventually
 from tests.integration.test_metrics_daemon import INSTANCE_LABEL, Rolloutd, new_instance_id
 from tests.integration.test_metrics_prometheus import Prometheus, prometheus_binary

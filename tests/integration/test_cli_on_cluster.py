@@ -36,7 +36,7 @@ from rolloutd.kube.resources import (
     SERVICE_ACCOUNTS,
     Resource,
 )
-from rolloutd.sandbox.cluster import Status
+from rolloutd_dev.sandbox.cluster import Status
 from tests.e2e import test_chart_rbac as chart_rbac
 from tests.e2e.harness import eventually
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from rolloutd.kube.client import KubeClient
-from rolloutd.sandbox.cluster import Status
+from rolloutd_dev.sandbox.cluster import Status
 from tests.integration.test_config_reload import (
     GOOD,
     STEPS,

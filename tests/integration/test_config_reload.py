@@ -11,7 +11,7 @@ import pytest
 
 from rolloutd.kube.client import ApiError, KubeClient
 from rolloutd.kube.resources import CONFIG_MAPS, EVENTS
-from rolloutd.sandbox.cluster import Status
+from rolloutd_dev.sandbox.cluster import Status
 from tests.integration.test_metrics_daemon import (
     VIRTUAL_SERVICES,
     Rolloutd,

@@ -22,7 +22,7 @@ import pytest
 from rolloutd.kube.client import KubeClient
 from rolloutd.kube.leader import LeaderElector, LeadershipLost
 from rolloutd.kube.resources import LEASES
-from rolloutd.sandbox.cluster import Status
+from rolloutd_dev.sandbox.cluster import Status
 from tests.integration.test_metrics_daemon import (
     Rolloutd,
     apply_seed,

@@ -27,7 +27,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from rolloutd.kube.client import KubeClient
 from rolloutd.kube.resources import ROLLOUTS, SERVICES, Resource
-from rolloutd.sandbox.cluster import Status
+from rolloutd_dev.sandbox.cluster import Status
 from tests.e2e.harness import eventually, free_port
 
 pytestmark = pytest.mark.sandbox

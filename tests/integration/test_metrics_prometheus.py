@@ -24,7 +24,7 @@ import yaml
 
 from rolloutd.kube.client import KubeClient
 from rolloutd.kube.resources import LEASES
-from rolloutd.sandbox.cluster import Status
+from rolloutd_dev.sandbox.cluster import Status
 from tests.integration.test_metrics_daemon import (
     REPO,
     VIRTUAL_SERVICES,

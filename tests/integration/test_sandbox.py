@@ -12,7 +12,7 @@ import yaml
 
 from rolloutd.kube.client import ApiError, KubeClient
 from rolloutd.kube.resources import NODES, PODS, REPLICA_SETS, Resource
-from rolloutd.sandbox.cluster import apply_crd
+from rolloutd_dev.sandbox.cluster import apply_crd
 
 VIRTUAL_SERVICES = Resource("networking.istio.io", "v1alpha3", "virtualservices", "VirtualService")
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from rolloutd.sandbox.cluster import Sandbox
+from rolloutd_dev.sandbox.cluster import Sandbox
 from tests.e2e.harness import free_port
 
 SLEEPER = "import sys, time; time.sleep(120)"

@@ -19,7 +19,7 @@ import yaml
 
 from rolloutd.kube.client import KubeClient
 from rolloutd.manifests import config_dir
-from rolloutd.sandbox.cluster import apply_crd
+from rolloutd_dev.sandbox.cluster import apply_crd
 
 ISTIO = (
     "istio-crds.yaml",

@@ -11,7 +11,8 @@ from rolloutd_alb.router import MANAGED_ANNOTATIONS, MANAGED_BY, Router
 
 from rolloutd.kube.client import KubeClient
 from rolloutd.kube.resources import INGRESSES
-from rolloutd.testing.conformance import (
+from rolloutd.traffic.contract import HeaderMatch, HeaderRoute, VerifyResult
+from rolloutd_dev.testing.conformance import (
     CreateRouting,
     ForeignBackend,
     Harness,
@@ -20,8 +21,7 @@ from rolloutd.testing.conformance import (
     RouterConformance,
     Tamper,
 )
-from rolloutd.testing.objects import ServicePair
-from rolloutd.traffic.contract import HeaderMatch, HeaderRoute, VerifyResult
+from rolloutd_dev.testing.objects import ServicePair
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

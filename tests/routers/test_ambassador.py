@@ -14,7 +14,8 @@ import pytest
 from rolloutd_ambassador.router import MANAGED_BY, Router
 
 from rolloutd.kube.client import ApiError, KubeClient
-from rolloutd.testing.conformance import (
+from rolloutd.traffic.contract import RouterError
+from rolloutd_dev.testing.conformance import (
     CreateRouting,
     ForeignBackend,
     Harness,
@@ -23,8 +24,7 @@ from rolloutd.testing.conformance import (
     RouterConformance,
     Tamper,
 )
-from rolloutd.testing.objects import ServicePair
-from rolloutd.traffic.contract import RouterError
+from rolloutd_dev.testing.objects import ServicePair
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -11,7 +11,8 @@ import pytest
 from rolloutd_apisix.router import Router
 
 from rolloutd.kube.client import ApiError, KubeClient
-from rolloutd.testing.conformance import (
+from rolloutd.traffic.contract import HeaderMatch, HeaderRoute, RouterError
+from rolloutd_dev.testing.conformance import (
     CreateRouting,
     ForeignBackend,
     Harness,
@@ -20,8 +21,7 @@ from rolloutd.testing.conformance import (
     RouterConformance,
     Tamper,
 )
-from rolloutd.testing.objects import ServicePair
-from rolloutd.traffic.contract import HeaderMatch, HeaderRoute, RouterError
+from rolloutd_dev.testing.objects import ServicePair
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -15,7 +15,8 @@ import pytest_asyncio
 from rolloutd_appmesh.router import HASH_LABEL, MANAGED_BY, Router
 
 from rolloutd.kube.client import ApiError, KubeClient
-from rolloutd.testing.conformance import (
+from rolloutd.traffic.contract import RouterError
+from rolloutd_dev.testing.conformance import (
     CreateRouting,
     ForeignBackend,
     Harness,
@@ -24,8 +25,7 @@ from rolloutd.testing.conformance import (
     RouterConformance,
     Tamper,
 )
-from rolloutd.testing.objects import ServicePair
-from rolloutd.traffic.contract import RouterError
+from rolloutd_dev.testing.objects import ServicePair
 from tests.appmesh_crd import appmesh_crds
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

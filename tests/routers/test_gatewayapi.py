@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from rolloutd.kube.client import KubeClient
-from rolloutd.testing.conformance import (
+from rolloutd.traffic.registry import RouterRegistry, routers_in
+from rolloutd_dev.testing.conformance import (
     CreateRouting,
     ForeignBackend,
     Harness,
@@ -19,8 +20,7 @@ from rolloutd.testing.conformance import (
     RouterConformance,
     Tamper,
 )
-from rolloutd.testing.objects import ServicePair
-from rolloutd.traffic.registry import RouterRegistry, routers_in
+from rolloutd_dev.testing.objects import ServicePair
 
 gatewayapi = pytest.importorskip(
     "rolloutd_gatewayapi.router",

@@ -12,7 +12,15 @@ from rolloutd_istio.router import Router
 
 from rolloutd.kube.client import KubeClient
 from rolloutd.kube.resources import Resource
-from rolloutd.testing.conformance import (
+from rolloutd.traffic.contract import (
+    HeaderMatch,
+    HeaderRoute,
+    MirrorRoute,
+    RouterContext,
+    RouterError,
+    VerifyResult,
+)
+from rolloutd_dev.testing.conformance import (
     ApiObjectReader,
     CreateRouting,
     ForeignBackend,
@@ -24,15 +32,7 @@ from rolloutd.testing.conformance import (
     count_writes,
     create_rollout_owner,
 )
-from rolloutd.testing.objects import ServicePair, create_service_pair
-from rolloutd.traffic.contract import (
-    HeaderMatch,
-    HeaderRoute,
-    MirrorRoute,
-    RouterContext,
-    RouterError,
-    VerifyResult,
-)
+from rolloutd_dev.testing.objects import ServicePair, create_service_pair
 
 pytestmark = [pytest.mark.usefixtures("istio_crds"), pytest.mark.asyncio(loop_scope="session")]
 

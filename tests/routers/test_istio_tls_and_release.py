@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from rolloutd_istio.router import Router
 
-from rolloutd.testing.conformance import Harness, count_writes
+from rolloutd_dev.testing.conformance import Harness, count_writes
 from tests.routers.test_istio import DR, VS, VS_NAME, harness, router, router_config
 
 __all__ = ["harness", "router", "router_config"]  # fixtures used below

@@ -11,7 +11,8 @@ from rolloutd_nginx.router import MANAGED_BY, Router, canary_ingress_name
 
 from rolloutd.kube.client import ApiError, KubeClient
 from rolloutd.kube.resources import INGRESSES
-from rolloutd.testing.conformance import (
+from rolloutd.traffic.contract import RouterError
+from rolloutd_dev.testing.conformance import (
     CreateRouting,
     ForeignBackend,
     Harness,
@@ -20,8 +21,7 @@ from rolloutd.testing.conformance import (
     RouterConformance,
     Tamper,
 )
-from rolloutd.testing.objects import ServicePair
-from rolloutd.traffic.contract import RouterError
+from rolloutd_dev.testing.objects import ServicePair
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

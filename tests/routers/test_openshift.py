@@ -10,7 +10,8 @@ import pytest
 from rolloutd_openshift.router import ROUTES, Router
 
 from rolloutd.kube.client import KubeClient
-from rolloutd.testing.conformance import (
+from rolloutd.traffic.contract import RouterError, VerifyResult
+from rolloutd_dev.testing.conformance import (
     CreateRouting,
     ForeignBackend,
     Harness,
@@ -19,8 +20,7 @@ from rolloutd.testing.conformance import (
     RouterConformance,
     Tamper,
 )
-from rolloutd.testing.objects import ServicePair
-from rolloutd.traffic.contract import RouterError, VerifyResult
+from rolloutd_dev.testing.objects import ServicePair
 
 pytestmark = [pytest.mark.usefixtures("openshift_crds"), pytest.mark.asyncio(loop_scope="session")]
 

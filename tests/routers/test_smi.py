@@ -11,7 +11,8 @@ import pytest
 from rolloutd_smi.router import Router, parse_quantity
 
 from rolloutd.kube.client import ApiError, KubeClient
-from rolloutd.testing.conformance import (
+from rolloutd.traffic.contract import RouterError
+from rolloutd_dev.testing.conformance import (
     CreateRouting,
     ForeignBackend,
     Harness,
@@ -20,8 +21,7 @@ from rolloutd.testing.conformance import (
     RouterConformance,
     Tamper,
 )
-from rolloutd.testing.objects import ServicePair
-from rolloutd.traffic.contract import RouterError
+from rolloutd_dev.testing.objects import ServicePair
 
 pytestmark = [pytest.mark.usefixtures("smi_crds"), pytest.mark.asyncio(loop_scope="session")]
 

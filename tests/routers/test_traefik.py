@@ -9,7 +9,8 @@ import pytest
 from rolloutd_traefik.router import MANAGED_BY, Router
 
 from rolloutd.kube.client import KubeClient
-from rolloutd.testing.conformance import (
+from rolloutd.traffic.contract import RouterError
+from rolloutd_dev.testing.conformance import (
     CreateRouting,
     ForeignBackend,
     Harness,
@@ -18,8 +19,7 @@ from rolloutd.testing.conformance import (
     RouterConformance,
     Tamper,
 )
-from rolloutd.testing.objects import ServicePair
-from rolloutd.traffic.contract import RouterError
+from rolloutd_dev.testing.objects import ServicePair
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

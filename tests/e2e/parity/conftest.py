@@ -15,7 +15,7 @@ import pytest_asyncio
 
 from rolloutd.kube.client import ApiError, KubeClient
 from rolloutd.kube.resources import NAMESPACES
-from rolloutd.sandbox.cluster import Status
+from rolloutd_dev.sandbox.cluster import Status
 from tests.e2e.harness import Daemon
 
 

@@ -23,7 +23,7 @@ from rolloutd.controller.analysis import INSTANCE_ID_LABEL, AnalysisController
 from rolloutd.kube.client import KubeClient
 from rolloutd.kube.resources import ANALYSIS_RUNS, CONFIG_MAPS, EVENTS
 from rolloutd.model.crd import all_crds
-from rolloutd.sandbox.cluster import apply_crd
+from rolloutd_dev.sandbox.cluster import apply_crd
 
 JsonDict = dict[str, Any]
 

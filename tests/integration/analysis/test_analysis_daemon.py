@@ -17,7 +17,7 @@ import pytest
 from rolloutd.controller.analysis import INSTANCE_ID_LABEL
 from rolloutd.kube.client import KubeClient
 from rolloutd.kube.resources import ANALYSIS_RUNS
-from rolloutd.sandbox.cluster import Status
+from rolloutd_dev.sandbox.cluster import Status
 from tests.integration.analysis.conftest import App, allow_loopback
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.asyncio(loop_scope="session")]

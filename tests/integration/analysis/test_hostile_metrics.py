@@ -27,7 +27,7 @@ from aiohttp import web
 
 from rolloutd.kube.client import KubeClient
 from rolloutd.kube.resources import ANALYSIS_RUNS, CONFIG_MAPS
-from rolloutd.sandbox.cluster import Status
+from rolloutd_dev.sandbox.cluster import Status
 from tests.e2e.harness import Daemon, eventually, free_port
 
 JsonDict = dict[str, Any]

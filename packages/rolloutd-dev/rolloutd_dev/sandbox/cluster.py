@@ -35,8 +35,8 @@ import yaml
 from rolloutd.kube.client import ApiError, KubeClient
 from rolloutd.kube.resources import CRDS, NODES, SERVICE_ACCOUNTS
 from rolloutd.manifests import crd_files
-from rolloutd.sandbox import pki
-from rolloutd.sandbox.binaries import SandboxError, ensure_binaries, tail
+from rolloutd_dev.sandbox import pki
+from rolloutd_dev.sandbox.binaries import SandboxError, ensure_binaries, tail
 
 Progress = Callable[[str], None]
 NODE_COUNT = 3

@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 from rolloutd.manifests import config_dir
-from rolloutd.sandbox.binaries import SandboxError
-from rolloutd.sandbox.cluster import Sandbox
+from rolloutd_dev.sandbox.binaries import SandboxError
+from rolloutd_dev.sandbox.cluster import Sandbox
 
 MANIFESTS = ("gateway", "services", "virtual-service", "rollout")
 ROLLOUT = "rollouts-demo"

@@ -1,10 +1,10 @@
 """The router conformance kit: one test suite every traffic router must pass.
 
 A router author subclasses `RouterConformance` in a test module and provides six fixtures;
-the kit brings the cluster (the `rolloutd` pytest plugin's `sandbox`/`kube`/`namespace`), a
-stable/canary pair of Services and ReplicaSets, and the tests:
+the kit brings the cluster (`sandbox`/`kube`/`namespace` of the opt-in pytest plugin
+`rolloutd_dev.testing.plugin`), a stable/canary pair of Services and ReplicaSets, and the tests:
 
-    from rolloutd.testing.conformance import RouterConformance
+    from rolloutd_dev.testing.conformance import RouterConformance
 
     class TestMyRouterConformance(RouterConformance):
         @pytest.fixture
@@ -59,7 +59,6 @@ import pytest_asyncio
 
 from rolloutd.kube.client import ApiError, KubeClient, Request
 from rolloutd.kube.resources import ROLLOUTS, Resource
-from rolloutd.testing.objects import ServicePair, create_service, create_service_pair
 from rolloutd.traffic.contract import (
     JsonDict,
     ObjectRef,
@@ -68,6 +67,7 @@ from rolloutd.traffic.contract import (
     TrafficRouter,
     VerifyResult,
 )
+from rolloutd_dev.testing.objects import ServicePair, create_service, create_service_pair
 
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete"})
 

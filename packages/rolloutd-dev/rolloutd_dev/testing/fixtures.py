@@ -2,8 +2,9 @@
 
 `sandbox` brings `rolloutd sandbox` up once per test session (or reuses one that is already
 up, and then leaves it running); `kube` is an API client for it; `namespace` is a fresh
-namespace per test, deleted afterwards. Router authors get these through the `rolloutd`
-pytest plugin, which is registered when rolloutd is installed.
+namespace per test, deleted afterwards. A project gets them by opting in to the plugin in its
+top-level conftest.py, `pytest_plugins = ["rolloutd_dev.testing.plugin"]`; installing
+rolloutd-dev alone adds nothing to anyone's test session.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import pytest_asyncio
 
 from rolloutd.kube.client import ApiError, KubeClient
 from rolloutd.kube.resources import NAMESPACES
-from rolloutd.sandbox.cluster import Sandbox, Status
+from rolloutd_dev.sandbox.cluster import Sandbox, Status
 
 
 @pytest.fixture(scope="session")

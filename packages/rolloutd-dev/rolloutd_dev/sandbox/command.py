@@ -6,8 +6,8 @@ import argparse
 import sys
 
 from rolloutd.kube.client import ApiError, ClusterUnreachable
-from rolloutd.sandbox.binaries import SandboxError
-from rolloutd.sandbox.cluster import COMPONENTS, Sandbox
+from rolloutd_dev.sandbox.binaries import SandboxError
+from rolloutd_dev.sandbox.cluster import COMPONENTS, Sandbox
 
 
 def _progress(message: str) -> None:
