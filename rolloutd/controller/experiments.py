@@ -95,8 +95,11 @@ class ExperimentController:
             self.services,
             self.runs,
             self.templates,
-            self.cluster_templates,
         ]
+        # Scoped to one namespace, no cluster-scoped kind is read (a namespaced install holds a
+        # Role only, and a watch it may not make never syncs), as the Rollout controller does.
+        if namespace is None:
+            self.informers.append(self.cluster_templates)
         self._by_uid: dict[str, Key] = {}
         self._wire()
 

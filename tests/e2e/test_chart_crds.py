@@ -31,10 +31,8 @@ from tests.conftest import REPO, Tools
 
 KUBECTL = str(Path(sys.executable).parent / "kubectl")
 CHART = REPO / "charts" / "rolloutd"
-CRD_NAMES = [
-    f"{plural}.argoproj.io"
-    for plural in ("rollouts", "analysisruns", "analysistemplates", "clusteranalysistemplates")
-]
+# Every CRD the chart renders (one file each, named after the CRD).
+CRD_NAMES = sorted(path.stem for path in (CHART / "files" / "crds").glob("*.argoproj.io.yaml"))
 RELEASE, NAMESPACE = "rolloutd", "rolloutd-system"
 
 
