@@ -110,7 +110,6 @@ async def run_once(args: argparse.Namespace, out: Path) -> JsonDict:
     )
     kube = await KubeClient.connect(kubeconfig=kubeconfig)
     writer = await KubeClient.connect(kubeconfig=kubeconfig)
-    ctrl: ControllerRun | None = None
     floor: Floor | None = None
     began = time.monotonic()
     try:
@@ -119,23 +118,18 @@ async def run_once(args: argparse.Namespace, out: Path) -> JsonDict:
         ctrl = ControllerRun(
             kube, settings, kubeconfig=kubeconfig, namespace=ns, instance_id=instance, log=log
         )
-        results["setup"] = await ctrl.create_objects()
-        log(f"created {results['setup']['objects']} objects in {results['setup']['seconds']:.1f}s")
-        cpu0 = cluster_cpu(Sandbox().status())
-        results["load"] = await ctrl.load_and_idle()
-        results["load"]["cluster_cpu_seconds"] = _delta(cluster_cpu(Sandbox().status()), cpu0)
-        log("load and idle done; preparing paused rollouts")
-        results["prepare_paused"] = await ctrl.prepare_paused()
-        results["latency_a"] = await ctrl.latency("scaled")
-        log(f"latency 2a: {results['latency_a']['latency_ms']}")
-        results["latency_b"] = await ctrl.latency("plain")
-        log(f"latency 2b: {results['latency_b']['latency_ms']}")
-        cpu0 = cluster_cpu(Sandbox().status())
-        results["throughput"] = await ctrl.throughput()
-        results["throughput"]["cluster_cpu_seconds"] = _delta(cluster_cpu(Sandbox().status()), cpu0)
-        log(f"throughput: {results['throughput']['seconds']:.1f}s")
-        results["controller_end"] = await ctrl.close()
-        ctrl = None
+        peers_first = bool(args.peer) and args.run_index % 2 == 1
+        if peers_first:
+            results["peers"] = await run_peers(args, kube, settings, kubeconfig, run_id)
+        log(f"rolloutd: {n} rollouts in {ns}")
+        results.update(await controller_workloads(ctrl))
+        if args.peer:
+            # Each controller runs on a cluster holding only its own rollouts.
+            results["cleaned_up_controller"] = await delete_namespaces(
+                kube, [ns], timeout=60 if args.quick else 900
+            )
+        if args.peer and not peers_first:
+            results["peers"] = await run_peers(args, kube, settings, kubeconfig, run_id)
         # The floor runs with our daemon stopped, so the two never compete for the CPU.
         floor = Floor(kube, writer, floor_ns)
         await floor.start()
@@ -150,8 +144,6 @@ async def run_once(args: argparse.Namespace, out: Path) -> JsonDict:
         )
         log("floor done")
     finally:
-        if ctrl is not None:
-            await ctrl.close()
         if floor is not None:
             await floor.stop()
         results["loadavg_end"] = os.getloadavg()
@@ -173,20 +165,108 @@ async def run_once(args: argparse.Namespace, out: Path) -> JsonDict:
     return results
 
 
+async def controller_workloads(ctrl: ControllerRun) -> JsonDict:
+    """Workloads 1-3 on one controller (rolloutd or a peer), which is stopped at the end."""
+    results: JsonDict = {}
+    try:
+        results["setup"] = await ctrl.create_objects()
+        log(f"created {results['setup']['objects']} objects in {results['setup']['seconds']:.1f}s")
+        cpu0 = cluster_cpu(Sandbox().status())
+        results["load"] = await ctrl.load_and_idle()
+        results["load"]["cluster_cpu_seconds"] = _delta(cluster_cpu(Sandbox().status()), cpu0)
+        log("load and idle done; preparing paused rollouts")
+        results["prepare_paused"] = await ctrl.prepare_paused()
+        results["latency_a"] = await ctrl.latency("scaled")
+        log(f"latency 2a: {results['latency_a']['latency_ms']}")
+        results["latency_b"] = await ctrl.latency("plain")
+        log(f"latency 2b: {results['latency_b']['latency_ms']}")
+        cpu0 = cluster_cpu(Sandbox().status())
+        results["throughput"] = await ctrl.throughput()
+        results["throughput"]["cluster_cpu_seconds"] = _delta(cluster_cpu(Sandbox().status()), cpu0)
+        log(f"throughput: {results['throughput']['seconds']:.1f}s")
+    finally:
+        results["controller_end"] = await ctrl.close()
+    return results
+
+
+async def run_peers(
+    args: argparse.Namespace, kube: KubeClient, settings: Settings, kubeconfig: str, run_id: str
+) -> JsonDict:
+    """The same workloads under Argo Rollouts' controller, at its default QPS and unthrottled,
+    each in a namespace of its own, with Argo's CRDs in place of rolloutd's for the time."""
+    from bench.peers.argo import crd_documents, ensure_controller
+    from bench.peers.argo_daemon import (
+        DEFAULT_BURST,
+        DEFAULT_QPS,
+        ArgoDaemon,
+        apply_crds,
+        rolloutd_crds,
+    )
+
+    binary = ensure_controller(log)
+    variants = {
+        "argo": (DEFAULT_QPS, DEFAULT_BURST),
+        "argo_matched": (args.argo_matched_qps, int(2 * args.argo_matched_qps)),
+    }
+    peers: JsonDict = {}
+    log("swapping in Argo Rollouts' CRDs")
+    await apply_crds(kube, crd_documents())
+    try:
+        for variant, (qps, burst) in variants.items():
+            ns = f"bench-{run_id}-{variant.replace('_', '-')}"
+            await create_namespace(kube, ns)
+
+            def make(log_path: Path, ns: str = ns, qps: float = qps, burst: int = burst) -> Any:
+                return ArgoDaemon(
+                    binary=binary,
+                    kubeconfig=kubeconfig,
+                    namespace=ns,
+                    instance_id=ns,
+                    log_path=log_path,
+                    qps=qps,
+                    burst=burst,
+                )
+
+            ctrl = ControllerRun(
+                kube,
+                settings,
+                kubeconfig=kubeconfig,
+                namespace=ns,
+                instance_id=ns,
+                log=log,
+                controller=make,
+            )
+            log(f"{variant}: Argo Rollouts at QPS {qps:g}/burst {burst} in {ns}")
+            peers[variant] = {"qps": qps, "burst": burst, **await controller_workloads(ctrl)}
+            peers[variant]["cleaned_up"] = await delete_namespaces(
+                kube, [ns], timeout=60 if args.quick else 900
+            )
+    finally:
+        log("swapping rolloutd's CRDs back in")
+        await apply_crds(kube, rolloutd_crds())
+    return peers
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     runs = []
     for i in range(args.repeat):
+        # Alternate which controller goes first, so that drift in the machine hits both.
+        args.run_index = i
         results = asyncio.run(run_once(args, out))
         path = out / f"{results['mode']}-n{results['settings']['n']}-{results['id']}.json"
         path.write_text(json.dumps(results, indent=1, default=str) + "\n")
         log(f"run {i + 1}/{args.repeat} written to {path}")
         print(report.table(report.rows(results)))
+        if results.get("peers"):
+            print(report.peer_table(report.peer_rows([results])))
         runs.append(results)
     if len(runs) > 1:
         print(f"\nmedians over {len(runs)} runs:")
         print(report.table(report.median_rows(runs)))
+        if any(r.get("peers") for r in runs):
+            print(report.peer_table(report.peer_rows(runs)))
     return 0
 
 
@@ -198,6 +278,9 @@ def cmd_summary(args: argparse.Namespace) -> int:
     runs = [r for r in _load(args.files) if not r.get("profiled")]
     print(f"medians over {len(runs)} runs")
     print(report.table(report.median_rows(runs), markdown=args.markdown))
+    if any(r.get("peers") for r in runs):
+        print()
+        print(report.peer_table(report.peer_rows(runs), markdown=args.markdown))
     return 0
 
 
@@ -221,6 +304,19 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--out", default="bench/results", help="where JSON, logs and profiles go")
     run.add_argument("--profile", action="store_true", help="py-spy the daemon (skews timing)")
     run.add_argument("--keep", action="store_true", help="leave the namespaces for a look")
+    run.add_argument(
+        "--peer",
+        choices=["argo"],
+        default=None,
+        help="also run the workloads under Argo Rollouts' controller (built once from its Go "
+        "module, cached), at its default QPS and unthrottled, alternating with rolloutd",
+    )
+    run.add_argument(
+        "--argo-matched-qps",
+        type=float,
+        default=10_000.0,
+        help="Argo's QPS for the matched run (rolloutd has no client-side limit; burst is 2x)",
+    )
     run.set_defaults(handler=cmd_run)
     summary = sub.add_parser("summary", help="medians over result files")
     summary.add_argument("files", nargs="+")

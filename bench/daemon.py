@@ -1,4 +1,4 @@
-"""The controller under test: `rolloutd run` as a child process, seen from outside.
+"""The controller under test (`rolloutd run`, or a peer) as a child process, seen from outside.
 
 What it costs is read from the kernel (/proc/<pid>/status for VmRSS and VmHWM, /proc/<pid>/stat
 for utime+stime), never from the process itself, so the figures include everything Python,
@@ -118,25 +118,24 @@ class MemorySampler:
             await asyncio.sleep(self.interval)
 
 
-class Daemon:
-    """`rolloutd run --namespace NS --instance-id ID` as a child process."""
+class ControllerProcess:
+    """A controller under test as a child process: its cost from /proc, its work from /metrics.
+
+    Subclasses say how to start it (`command`), where it says it is ready (`ready_path` on
+    `health_port`) and how to read its metrics (`parse`); everything else (the RSS sampler,
+    CPU, stop) is shared, so rolloutd and its peers are measured the same way.
+    """
+
+    name = "controller"
+    ready_path = "/readyz"
 
     def __init__(
-        self,
-        *,
-        kubeconfig: str,
-        namespace: str,
-        instance_id: str,
-        log_path: Path,
-        workers: int | None = None,
-        log_level: str = "info",
+        self, *, kubeconfig: str, namespace: str, instance_id: str, log_path: Path
     ) -> None:
         self.kubeconfig = kubeconfig
         self.namespace = namespace
         self.instance_id = instance_id
         self.log_path = log_path
-        self.workers = workers
-        self.log_level = log_level
         self.metrics_port = free_port()
         self.health_port = free_port()
         self.proc: subprocess.Popen[bytes] | None = None
@@ -145,43 +144,32 @@ class Daemon:
         self._sampler_task: asyncio.Task[None] | None = None
         self._http: aiohttp.ClientSession | None = None
 
+    # -- what a subclass says ------------------------------------------------------------------
+
+    def command(self) -> list[str]:
+        raise NotImplementedError
+
+    def environment(self) -> dict[str, str]:
+        return {**os.environ, "KUBECONFIG": self.kubeconfig}
+
+    def parse(self, text: str, at: float) -> Scrape:
+        raise NotImplementedError
+
+    # -- shared --------------------------------------------------------------------------------
+
     @property
     def pid(self) -> int:
         assert self.proc is not None
         return self.proc.pid
 
     def start(self) -> None:
-        args = [
-            sys.executable,
-            "-m",
-            "rolloutd.main",
-            "run",
-            "--namespace",
-            self.namespace,
-            "--instance-id",
-            self.instance_id,
-            # The configuration is looked up in our own namespace, where there is none:
-            # someone else's rolloutd-config in `default` must not change what we measure.
-            "--config-namespace",
-            self.namespace,
-            "--metrics-port",
-            str(self.metrics_port),
-            "--health-port",
-            str(self.health_port),
-            "--bind-address",
-            "127.0.0.1",
-            "--log-format",
-            "json",
-            "--log-level",
-            self.log_level,
-        ]
-        if self.workers:
-            args += ["--workers", str(self.workers)]
-        env = {**os.environ, "KUBECONFIG": self.kubeconfig}
+        args = self.command()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as out:
             self.started_at = time.monotonic()
-            self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+            self.proc = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, env=self.environment()
+            )
         self.sampler = MemorySampler(self.proc.pid)
         self._sampler_task = asyncio.create_task(self.sampler.run())
 
@@ -224,18 +212,72 @@ class Daemon:
     async def scrape(self) -> Scrape:
         status, text = await self._get(self.metrics_port, "/metrics")
         if status != 200:
-            raise RuntimeError(f"/metrics answered {status}")
-        return parse_metrics(text, time.monotonic())
+            raise RuntimeError(f"/metrics of {self.name} answered {status}")
+        return self.parse(text, time.monotonic())
 
     async def wait_ready(self, timeout: float) -> float:
-        """Seconds from start until /readyz says the caches are synced."""
+        """Seconds from start until the health endpoint says the caches are synced."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if not self.alive():
-                raise RuntimeError(f"rolloutd exited; see {self.log_path}")
+                raise RuntimeError(f"{self.name} exited; see {self.log_path}")
             with contextlib.suppress(aiohttp.ClientError, OSError):
-                status, _ = await self._get(self.health_port, "/readyz")
+                status, _ = await self._get(self.health_port, self.ready_path)
                 if status == 200:
                     return time.monotonic() - self.started_at
             await asyncio.sleep(0.05)
-        raise TimeoutError(f"rolloutd not ready after {timeout:.0f}s; see {self.log_path}")
+        raise TimeoutError(f"{self.name} not ready after {timeout:.0f}s; see {self.log_path}")
+
+
+class Daemon(ControllerProcess):
+    """`rolloutd run --namespace NS --instance-id ID` as a child process."""
+
+    name = "rolloutd"
+
+    def __init__(
+        self,
+        *,
+        kubeconfig: str,
+        namespace: str,
+        instance_id: str,
+        log_path: Path,
+        workers: int | None = None,
+        log_level: str = "info",
+    ) -> None:
+        super().__init__(
+            kubeconfig=kubeconfig, namespace=namespace, instance_id=instance_id, log_path=log_path
+        )
+        self.workers = workers
+        self.log_level = log_level
+
+    def command(self) -> list[str]:
+        args = [
+            sys.executable,
+            "-m",
+            "rolloutd.main",
+            "run",
+            "--namespace",
+            self.namespace,
+            "--instance-id",
+            self.instance_id,
+            # The configuration is looked up in our own namespace, where there is none:
+            # someone else's rolloutd-config in `default` must not change what we measure.
+            "--config-namespace",
+            self.namespace,
+            "--metrics-port",
+            str(self.metrics_port),
+            "--health-port",
+            str(self.health_port),
+            "--bind-address",
+            "127.0.0.1",
+            "--log-format",
+            "json",
+            "--log-level",
+            self.log_level,
+        ]
+        if self.workers:
+            args += ["--workers", str(self.workers)]
+        return args
+
+    def parse(self, text: str, at: float) -> Scrape:
+        return parse_metrics(text, at)

@@ -264,6 +264,10 @@ def table(table_rows: Sequence[Row], *, markdown: bool = False) -> str:
         met = "" if row.met is None else ("yes" if row.met else "NO")
         ratio = f"{row.ratio:.2f}x" if row.ratio is not None else "-"
         body.append([row.name, row.unit, _fmt(row.value), _fmt(row.floor), ratio, row.target, met])
+    return _render(header, body, markdown=markdown)
+
+
+def _render(header: list[str], body: list[list[str]], *, markdown: bool) -> str:
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         lines += ["| " + " | ".join(cells) + " |" for cells in body]
@@ -274,3 +278,56 @@ def table(table_rows: Sequence[Row], *, markdown: bool = False) -> str:
     for cells in body:
         lines.append("  ".join(c.ljust(w) for c, w in zip(cells, widths, strict=True)))
     return "\n".join(lines)
+
+
+# -- side by side with a peer ----------------------------------------------------------------
+
+PEERS = ("argo", "argo_matched")
+"""The peer runs `bench run --peer argo` records under `peers`: Argo Rollouts at its default
+QPS/burst (40/80), and unthrottled (rolloutd has no client-side rate limit)."""
+
+
+@dataclass(frozen=True)
+class PeerRow:
+    name: str
+    unit: str
+    value: float | None
+    peers: tuple[float | None, ...]
+
+    def ratio(self, index: int) -> float | None:
+        peer = self.peers[index]
+        if self.value is None or not peer:
+            return None
+        return self.value / peer
+
+
+def _median(values: Sequence[float | None]) -> float | None:
+    present = [v for v in values if v is not None]
+    return statistics.median(present) if present else None
+
+
+def peer_rows(runs: Sequence[JsonDict]) -> list[PeerRow]:
+    """Per figure: rolloutd's median and each peer's median over the runs that have it."""
+    out = []
+    for spec in SPECS:
+        value = _median([_get(r, spec.path) for r in runs])
+        peers = tuple(
+            _median([_get(r.get("peers") or {}, f"{peer}.{spec.path}") for r in runs])
+            for peer in PEERS
+        )
+        out.append(PeerRow(spec.name, spec.unit, value, peers))
+    return out
+
+
+def peer_table(table_rows: Sequence[PeerRow], *, markdown: bool = False) -> str:
+    """rolloutd, Argo at default QPS, the ratio, Argo unthrottled, the ratio (< 1: rolloutd
+    needs less: time, CPU, memory, requests; for rollouts/s, > 1 is better)."""
+    header = ["figure", "unit", "rolloutd", "Argo", "ratio", "Argo unthrottled", "ratio"]
+    body = []
+    for row in table_rows:
+        cells = [row.name, row.unit, _fmt(row.value)]
+        for index, peer in enumerate(row.peers):
+            ratio = row.ratio(index)
+            cells += [_fmt(peer), f"{ratio:.2f}x" if ratio is not None else "-"]
+        body.append(cells)
+    return _render(header, body, markdown=markdown)

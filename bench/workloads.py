@@ -21,19 +21,23 @@ import math
 import statistics
 import time
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from bench import objects
 from bench.cluster import GATEWAYS, VIRTUAL_SERVICES, Tracker, create_all, gather_limited
-from bench.daemon import Daemon, Scrape
+from bench.daemon import ControllerProcess, Daemon, Scrape
 from rolloutd.cli.patches import promote_patches
 from rolloutd.kube.client import KubeClient
 from rolloutd.kube.resources import ROLLOUTS, SERVICES, Resource
 
 JsonDict = dict[str, Any]
+
+
+ControllerFactory = Callable[[Path], ControllerProcess]
+"""Makes the controller under test (not yet started), given the path of its log."""
 
 
 @dataclass(frozen=True)
@@ -137,8 +141,10 @@ class ControllerRun:
         namespace: str,
         instance_id: str,
         log: Any,
+        controller: ControllerFactory | None = None,
     ) -> None:
         self.kube = kube
+        self.controller = controller or self._rolloutd
         self.s = settings
         self.kubeconfig = kubeconfig
         self.ns = namespace
@@ -146,7 +152,7 @@ class ControllerRun:
         self.log = log
         self.profiles = objects.profiles_for(settings.n, settings.latency_n, settings.throughput_n)
         self.names = [objects.rollout_name(i) for i in range(settings.n)]
-        self.daemon: Daemon | None = None
+        self.daemon: ControllerProcess | None = None
         self.daemons = 0
         self.rollouts = Tracker(kube, ROLLOUTS, namespace)
         self.vss = Tracker(kube, VIRTUAL_SERVICES, namespace)
@@ -158,15 +164,18 @@ class ControllerRun:
 
     # -- daemon --------------------------------------------------------------------------------
 
-    def _start_daemon(self) -> Daemon:
-        self.daemons += 1
-        daemon = Daemon(
+    def _rolloutd(self, log_path: Path) -> ControllerProcess:
+        return Daemon(
             kubeconfig=self.kubeconfig,
             namespace=self.ns,
             instance_id=self.instance_id,
-            log_path=self.s.out / "logs" / f"rolloutd-{self.ns}-{self.daemons}.log",
+            log_path=log_path,
             workers=self.s.workers,
         )
+
+    def _start_daemon(self) -> ControllerProcess:
+        self.daemons += 1
+        daemon = self.controller(self.s.out / "logs" / f"controller-{self.ns}-{self.daemons}.log")
         daemon.start()
         self.daemon = daemon
         if self.s.profile:
@@ -185,7 +194,9 @@ class ControllerRun:
         self.daemon = None
         return figures
 
-    async def _settle(self, daemon: Daemon, *, quiet: float = 3.0, timeout: float = 120.0) -> float:
+    async def _settle(
+        self, daemon: ControllerProcess, *, quiet: float = 3.0, timeout: float = 120.0
+    ) -> float:
         """Wait until the daemon's queue is empty and no reconcile ran for `quiet` seconds."""
         started = time.monotonic()
         last = await daemon.scrape()

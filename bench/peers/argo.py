@@ -143,6 +143,48 @@ def _free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+def controller_args(
+    binary: Path,
+    *,
+    kubeconfig: str,
+    metrics_port: int,
+    healthz_port: int,
+    namespace: str | None = None,
+    instance_id: str | None = None,
+    qps: float | None = None,
+    burst: int | None = None,
+) -> list[str]:
+    """`rollouts-controller`'s command line: leader election off, JSON logs at Argo's default
+    level, namespaced to `namespace` if given; `qps`/`burst` left to Argo's defaults (40/80)
+    unless given."""
+    args = [
+        str(binary),
+        f"--kubeconfig={kubeconfig}",
+        "--leader-elect=false",
+        f"--metricsPort={metrics_port}",
+        f"--healthzPort={healthz_port}",
+        "--logformat=json",
+        "--loglevel=info",
+    ]
+    if namespace:
+        args += ["--namespaced", f"--namespace={namespace}"]
+    if instance_id:
+        args.append(f"--instance-id={instance_id}")
+    if qps is not None:
+        args.append(f"--qps={qps:g}")
+    if burst is not None:
+        args.append(f"--burst={burst}")
+    return args
+
+
+def controller_env(namespace: str | None) -> dict[str, str]:
+    env = dict(os.environ)
+    if namespace:
+        # Where Argo looks for its notification ConfigMap/Secret (else `argo-rollouts`).
+        env["POD_NAMESPACE"] = namespace
+    return env
+
+
 _RECONCILE = re.compile(r"^rollout_reconcile_count\{([^}]*)\} (\S+)$", re.M)
 _LABEL = re.compile(r'(\w+)="([^"]*)"')
 
@@ -164,22 +206,17 @@ class ArgoController:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        args = [
-            str(self.binary),
-            f"--kubeconfig={self.kubeconfig}",
-            "--leader-elect=false",
-            f"--metricsPort={self.metrics_port}",
-            f"--healthzPort={self.healthz_port}",
-            "--logformat=json",
-            "--loglevel=info",
-        ]
-        env = dict(os.environ)
-        if self.namespace:
-            args += ["--namespaced", f"--namespace={self.namespace}"]
-            # Where Argo looks for its notification ConfigMap/Secret (else `argo-rollouts`).
-            env["POD_NAMESPACE"] = self.namespace
+        args = controller_args(
+            self.binary,
+            kubeconfig=self.kubeconfig,
+            metrics_port=self.metrics_port,
+            healthz_port=self.healthz_port,
+            namespace=self.namespace,
+        )
         with self.log_path.open("ab") as out:
-            self.proc = subprocess.Popen(args, stdout=out, stderr=subprocess.STDOUT, env=env)
+            self.proc = subprocess.Popen(
+                args, stdout=out, stderr=subprocess.STDOUT, env=controller_env(self.namespace)
+            )
 
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None

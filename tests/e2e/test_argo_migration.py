@@ -31,13 +31,12 @@ from typing import Any
 
 import pytest
 import pytest_asyncio
-import yaml
 
 from bench.peers.argo import ArgoController, ArgoUnavailable, crd_documents, ensure_controller
+from bench.peers.argo_daemon import apply_crds, rolloutd_crds
 from rolloutd.kube.client import ApiError, KubeClient
 from rolloutd.kube.resources import NAMESPACES, PODS, REPLICA_SETS, ROLLOUTS, SERVICES
-from rolloutd.manifests import config_dir
-from rolloutd_dev.sandbox.cluster import Sandbox, apply_crd
+from rolloutd_dev.sandbox.cluster import Sandbox
 from tests.e2e.harness import (
     VIRTUAL_SERVICES,
     Daemon,
@@ -182,19 +181,6 @@ async def create_objects(kube: KubeClient, ns: str) -> None:
             ]
             await kube.create(VIRTUAL_SERVICES, vs, namespace=ns)
         await kube.create(ROLLOUTS, rollout(case), namespace=ns)
-
-
-async def apply_crds(kube: KubeClient, docs: list[JsonDict]) -> None:
-    """Server-side apply over the CRDs in place: a delete would delete every Rollout."""
-    for doc in docs:
-        await apply_crd(kube, doc)
-
-
-def rolloutd_crds() -> list[JsonDict]:
-    docs: list[JsonDict] = []
-    for path in sorted(config_dir("crd").glob("*.yaml")):
-        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
-    return docs
 
 
 @dataclass
