@@ -28,6 +28,7 @@ import re
 import signal
 import sys
 from collections.abc import Sequence
+from importlib import metadata
 from typing import NoReturn, TextIO
 
 from rolloutd.cli import commands, completion
@@ -47,6 +48,13 @@ class UsageError(Exception):
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         raise UsageError(message, self.prog)
+
+
+def _package_version() -> str:
+    try:
+        return metadata.version("rolloutd")
+    except metadata.PackageNotFoundError:  # a source tree that is not installed
+        return "0.0.0"
 
 
 def _connection_flags(parser: argparse.ArgumentParser, *, top: bool) -> None:
@@ -85,6 +93,14 @@ def build_parser(prog: str = "kubectl argo rollouts") -> argparse.ArgumentParser
         "inspect progressive deliveries.",
     )
     _connection_flags(parser, top=True)
+    # kubectl plugins answer --version too, in `version --short`'s shape; the package version
+    # only, so building the parser does not run git for the build's commit.
+    parser.add_argument(
+        "--version",
+        action="version",
+        version=f"kubectl-argo-rollouts: v{_package_version()}",
+        help="print the plugin's version and exit",
+    )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     def command(

@@ -76,7 +76,7 @@ def unreachable_error(exc: ClusterUnreachable, connection: Connection | None) ->
         return CliError(f"{_one_line(str(exc))}")
     return CliError(
         f"cannot reach the Kubernetes API server at {connection.server} "
-        f"(kubeconfig {connection.source}): {detail}. Check that the cluster is running and that "
-        "--kubeconfig/--context point at it (try `kubectl cluster-info`); for rolloutd's local "
-        "cluster run `rolloutd sandbox up`"
+        f"(kubeconfig {connection.source}): {detail}. Check your kubeconfig, --context and "
+        "--server (try `kubectl cluster-info`); for a local try-out, `rolloutd sandbox up` "
+        "starts a throwaway cluster"
     )

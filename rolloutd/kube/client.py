@@ -127,8 +127,8 @@ class KubeClient:
             source = "in-cluster"
         elif path is None:
             raise ClusterUnreachable(
-                "no kubeconfig found: set KUBECONFIG, pass --kubeconfig, or run "
-                "`rolloutd sandbox up` for a local cluster"
+                "no kubeconfig found: check your kubeconfig (KUBECONFIG or --kubeconfig) and "
+                "--context; for a local try-out, `rolloutd sandbox up` starts a throwaway cluster"
             )
         else:
             if not os.path.exists(path):

@@ -249,4 +249,6 @@ def test_unreachable_cluster_with_a_real_client(tmp_path: Path) -> None:
         f"(kubeconfig {kubeconfig}): "
     )
     assert err.count("\n") == 1
-    assert "rolloutd sandbox up" in err and "kubectl cluster-info" in err
+    assert "--context" in err and "--server" in err and "kubectl cluster-info" in err
+    # The sandbox is offered only as a try-out, never as the fix for a production cluster.
+    assert "for a local try-out, `rolloutd sandbox up`" in err
