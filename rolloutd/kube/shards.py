@@ -152,6 +152,15 @@ class ShardManager:
         key = CURRENT.get()
         if key is not None and request.verb in WRITE_VERBS:
             self.writes[key] = self.writes.get(key, 0) + 1
+            # The request log the scale-out tests read: who wrote for which Rollout, when.
+            log.debug(
+                "shard write",
+                owner=f"{key[0]}/{key[1]}",
+                shard=self.shard(key),
+                verb=request.verb,
+                resource=request.resource,
+                name=request.name,
+            )
 
     def held_fresh(self) -> int:
         now = self._clock()
