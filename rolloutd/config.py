@@ -5,6 +5,7 @@ The ConfigMap holds one key, `config.yaml`:
 ```yaml
 logLevel: info            # debug | info | warn | error; applied at once
 workers: 10               # concurrent reconciles; applied on the next start
+shards: 0                 # 0: off; else the replicas share this many shards (next start)
 routers:                  # which traffic routers run, and their settings; applied at once
   istio: {enabled: true, apiVersion: v1alpha3}
   smi: {enabled: false, apiVersion: v1alpha1}
@@ -48,6 +49,8 @@ class Config(BaseModel):
 
     log_level: str = Field(default="info", alias="logLevel")
     workers: int = Field(default=10, ge=1, le=200, strict=True)
+    shards: int = Field(default=0, ge=0, le=4096, strict=True)
+    """Shard count shared by the replicas (docs/scale-out.md); 0 is off. Read at start."""
     routers: dict[str, RouterSettings] | None = None
     """None: every installed router, enabled, with default settings."""
 

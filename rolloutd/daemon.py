@@ -125,6 +125,33 @@ def add_parser(subparsers: argparse._SubParsersAction[argparse.ArgumentParser]) 
         default=env("POD_NAME") or None,
         help="this replica's name in the Lease (default: $POD_NAME or hostname-pid)",
     )
+    # -- sharding (docs/scale-out.md): every replica works on its share of the Rollouts --
+    p.add_argument(
+        "--shards",
+        type=int,
+        default=int(env("ROLLOUTD_SHARDS", "0")),
+        help="split the Rollouts into this many shards shared by all replicas through Leases "
+        "(default: 0, off; the ConfigMap's shards applies when the flag is not given)",
+    )
+    p.add_argument(
+        "--shard-by",
+        choices=("name", "namespace"),
+        default=env("ROLLOUTD_SHARD_BY", "name"),
+        help="hash namespace/name (default) or only the namespace into a shard",
+    )
+    p.add_argument(
+        "--shard-renew",
+        type=float,
+        default=2.0,
+        help="seconds between renewals of the member and shard Leases (default: 2)",
+    )
+    p.add_argument(
+        "--shard-safety-margin",
+        type=float,
+        default=None,
+        help="a shard is written only while its last renewal is younger than "
+        "--lease-duration minus this (default: a third of the lease duration)",
+    )
     p.add_argument(
         "--instance-id",
         default=env("ROLLOUTD_INSTANCE_ID") or None,

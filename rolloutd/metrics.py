@@ -506,10 +506,13 @@ def _version() -> str:
         return "unknown"
 
 
-def new_registry(collector: MetricsCollector) -> CollectorRegistry:
-    """A private registry: rolloutd's collector plus the standard process_* and python_info."""
+def new_registry(collector: MetricsCollector, extra: Sequence[Any] = ()) -> CollectorRegistry:
+    """A private registry: rolloutd's collector plus the standard process_* and python_info
+    (and `extra` collectors, such as the sharding one)."""
     registry = CollectorRegistry(auto_describe=False)
     registry.register(collector)
+    for more in extra:
+        registry.register(more)
     ProcessCollector(registry=registry)
     PlatformCollector(registry=registry)
     return registry

@@ -32,6 +32,7 @@ from rolloutd.kube.client import ApiError, ClusterUnreachable, KubeClient
 from rolloutd.kube.events import EventRecorder
 from rolloutd.kube.leader import LeaderElector, LeadershipLost
 from rolloutd.kube.resources import CONFIG_MAPS
+from rolloutd.kube.shards import ShardManager, refresh_on_gain, requeue_on_gain
 from rolloutd.metrics import MetricsCollector, new_registry
 from rolloutd.notify.notifier import Notifier
 from rolloutd.server import Health, Heartbeat, Servers
@@ -74,6 +75,7 @@ class Runtime:
                 )
             except ValueError as exc:
                 raise StartupError(str(exc)) from None
+        self.shards = self._shard_manager(kube, options, config)
         allowed = self._allowed()
         installed = RouterRegistry().available
         self.registry = RouterRegistry(config.router_settings())
@@ -149,9 +151,59 @@ class Runtime:
         self.events.object_observers.append(self.notifier.observe)
         kube.observers.append(self.metrics.observe_request)
         self.events.observers.append(self.metrics.observe_event)
-        self.metrics_registry = new_registry(self.metrics)
+        if self.shards is not None:
+            self._wire_shards(self.shards)
+        self.metrics_registry = new_registry(self.metrics, extra=self._shard_collectors())
+
+    def _shard_manager(
+        self, kube: KubeClient, options: dict[str, Any], config: Config
+    ) -> ShardManager | None:
+        count = options.get("shards") or config.shards
+        if not count:
+            return None
+        if self.elector is not None:
+            raise StartupError("--shards and --leader-elect exclude each other: choose one")
+        duration = options.get("lease_duration", 15.0)
+        margin = options.get("shard_safety_margin")
+        try:
+            return ShardManager(
+                kube,
+                namespace=self.config_namespace,
+                identity=self.identity,
+                shards=count,
+                by=options.get("shard_by") or "name",
+                lease_duration=duration,
+                renew=options.get("shard_renew", 2.0),
+                margin=duration / 3 if margin is None else margin,
+            )
+        except ValueError as exc:
+            raise StartupError(str(exc)) from None
+
+    def _wire_shards(self, shards: ShardManager) -> None:
+        self.controller.shards = shards
+        self.analysis.shards = shards
+        self.experiments.shards = shards
+        self.kube.observers.append(shards.observe_request)
+        shards.on_gained.append(
+            refresh_on_gain(shards, self.kube, self.controller.rollouts, self.controller.queue.add)
+        )
+        shards.on_gained.append(
+            requeue_on_gain(shards, self.analysis.runs, self.analysis.queue.add)
+        )
+        shards.on_gained.append(
+            requeue_on_gain(shards, self.experiments.experiments, self.experiments.queue.add)
+        )
+
+    def _shard_collectors(self) -> list[Any]:
+        if self.shards is None:
+            return []
+        from rolloutd.shard_metrics import ShardCollector
+
+        return [ShardCollector(self.shards, self.controller.rollouts)]
 
     def _allowed(self) -> Callable[[], bool]:
+        if self.shards is not None:
+            return self.shards.allowed
         elector = self.elector
         if elector is None:
             return lambda: True
@@ -256,6 +308,10 @@ class Runtime:
         if elector is not None:
             election = asyncio.create_task(elector.run(), name="leader-election")
             others.append(election)
+        sharder = None
+        if self.shards is not None:
+            sharder = asyncio.create_task(self.shards.run(), name="shards")
+            others.append(sharder)
         watched = {controller, analysis, experiments, stopper, *others}
         # Not watched: it ends normally once this replica leads.
         others.append(asyncio.create_task(self._when_leading(leading), name="on-leading"))
@@ -285,6 +341,10 @@ class Runtime:
         await _cancel(experiments)
         if election is not None:
             await _cancel(election)
+        if sharder is not None and self.shards is not None:
+            # Workers have stopped: only now may the shards be handed over.
+            await _cancel(sharder)
+            await self.shards.release_all()
         if elector is not None and not lost:
             await elector.release()
         for task in [stopper, *others]:

@@ -75,6 +75,7 @@ from rolloutd.kube.resources import (
     SECRETS,
     Resource,
 )
+from rolloutd.kube.shards import ShardManager, owner_key, scope
 from rolloutd.kube.workqueue import WorkQueue
 from rolloutd.model.analysis import (
     ERROR,
@@ -220,6 +221,8 @@ class AnalysisController:
         self.clock = clock
         self.allowed = allowed
         self.queue: WorkQueue[Key] = WorkQueue("analysisruns")
+        self.shards: ShardManager | None = None
+        """With sharding on: a run is reconciled by the holder of its Rollout's shard."""
         self.stats = AnalysisStats()
         instance_selector = (
             f"{INSTANCE_ID_LABEL}={instance_id}" if instance_id else f"!{INSTANCE_ID_LABEL}"
@@ -276,10 +279,17 @@ class AnalysisController:
     async def _worker(self) -> None:
         while True:
             key = await self.queue.get()
+            owner = owner_key(self.runs.get(*key), key)
+            if self.shards is not None and not self.shards.owns(owner):
+                self.queue.done(key)
+                continue
             started = time.perf_counter()
             failed = False
             try:
-                with structlog.contextvars.bound_contextvars(namespace=key[0], analysisrun=key[1]):
+                with (
+                    scope(self.shards, owner),
+                    structlog.contextvars.bound_contextvars(namespace=key[0], analysisrun=key[1]),
+                ):
                     requeue = await self.reconcile(key)
                 self.queue.forget(key)
                 if requeue is not None:

@@ -31,6 +31,7 @@ from rolloutd.kube.resources import (
     SERVICES,
     Resource,
 )
+from rolloutd.kube.shards import ShardManager, owner_key, scope
 from rolloutd.kube.workqueue import WorkQueue
 from rolloutd.model.experiment import InvalidExperiment, parse_experiment
 from rolloutd.model.rollout import INSTANCE_ID_LABEL
@@ -82,6 +83,8 @@ class ExperimentController:
         self.clock = clock
         self.allowed = allowed
         self.queue: WorkQueue[Key] = WorkQueue("experiments")
+        self.shards: ShardManager | None = None
+        """With sharding on: an Experiment is reconciled by the holder of its Rollout's shard."""
         selector = f"{INSTANCE_ID_LABEL}={instance_id}" if instance_id else f"!{INSTANCE_ID_LABEL}"
         self.experiments = Informer(kube, EXPERIMENTS, namespace=namespace, label_selector=selector)
         self.replica_sets = Informer(kube, REPLICA_SETS, namespace=namespace)
@@ -144,8 +147,15 @@ class ExperimentController:
     async def _worker(self) -> None:
         while True:
             key = await self.queue.get()
+            owner = owner_key(self.experiments.get(*key), key)
+            if self.shards is not None and not self.shards.owns(owner):
+                self.queue.done(key)
+                continue
             try:
-                with structlog.contextvars.bound_contextvars(namespace=key[0], experiment=key[1]):
+                with (
+                    scope(self.shards, owner),
+                    structlog.contextvars.bound_contextvars(namespace=key[0], experiment=key[1]),
+                ):
                     requeue = await self.reconcile(key)
                 self.queue.forget(key)
                 if requeue is not None:

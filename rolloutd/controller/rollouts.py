@@ -41,6 +41,7 @@ from rolloutd.kube.resources import (
     SERVICES,
     Resource,
 )
+from rolloutd.kube.shards import ShardManager, scope
 from rolloutd.kube.workqueue import WorkQueue
 from rolloutd.model.rollout import INSTANCE_ID_LABEL, InvalidRollout, Rollout, parse_rollout
 from rolloutd.plan.hashing import TemplateEncodingError, pod_template_hash
@@ -135,6 +136,8 @@ class RolloutController:
         self.clock = clock
         self.allowed = allowed
         self.queue: WorkQueue[Key] = WorkQueue("rollouts")
+        self.shards: ShardManager | None = None
+        """With sharding on: only the keys of shards this replica holds are reconciled."""
         self.stats = ReconcileStats()
         # Argo's sharding rule: with no instance id, only Rollouts without the label are ours.
         instance_selector = (
@@ -285,10 +288,16 @@ class RolloutController:
     async def _worker(self) -> None:
         while True:
             key = await self.queue.get()
+            if self.shards is not None and not self.shards.owns(key):
+                self.queue.done(key)  # another replica's shard: it is queued again on a gain
+                continue
             started = time.perf_counter()
             failed = False
             try:
-                with structlog.contextvars.bound_contextvars(namespace=key[0], rollout=key[1]):
+                with (
+                    scope(self.shards, key),
+                    structlog.contextvars.bound_contextvars(namespace=key[0], rollout=key[1]),
+                ):
                     requeue = await self.reconcile(key)
                 self.queue.forget(key)
                 if requeue is not None:
