@@ -17,6 +17,7 @@ from typing import Any
 
 from prometheus_client.metrics_core import CounterMetricFamily, GaugeMetricFamily, Metric
 
+from rolloutd.kube.informer import object_key
 from rolloutd.kube.shards import ShardManager
 
 
@@ -35,11 +36,7 @@ class ShardCollector:
             "Shard Leases this replica holds with a fresh renewal",
             value=manager.held_fresh(),
         )
-        owned = 0
-        for obj in self.rollouts.items():
-            meta = obj.get("metadata") or {}
-            if manager.owns((str(meta.get("namespace") or ""), str(meta.get("name") or ""))):
-                owned += 1
+        owned = sum(1 for obj in self.rollouts.items() if manager.owns(object_key(obj)))
         yield GaugeMetricFamily(
             "rolloutd_rollouts_owned", "Rollouts in the shards this replica holds", value=owned
         )

@@ -36,13 +36,15 @@ from typing import Any
 
 import structlog
 
+from rolloutd.gotime import parse_time
+from rolloutd.jsontypes import JsonDict
 from rolloutd.kube import sharding
 from rolloutd.kube.client import ApiError, ClusterUnreachable, KubeClient, Request
+from rolloutd.kube.informer import object_key
 from rolloutd.kube.leader import micro_time
 from rolloutd.kube.resources import LEASES
 from rolloutd.kube.sharding import MEMBER_PREFIX, SHARD_PREFIX, ShardBy
 
-JsonDict = dict[str, Any]
 Key = tuple[str, str]
 ROLE_LABEL = "rolloutd.io/lease-role"
 WRITE_VERBS = frozenset({"create", "update", "patch", "delete"})
@@ -58,13 +60,9 @@ def lease_name(prefix: str, identity: str) -> str:
     return (prefix + cleaned)[:253].rstrip("-.")
 
 
-def _parse_time(value: object) -> float | None:
-    if not isinstance(value, str) or not value:
-        return None
-    try:
-        return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-    except ValueError:
-        return None
+def _renew_seconds(value: object) -> float | None:
+    parsed = parse_time(value)
+    return None if parsed is None else parsed.timestamp()
 
 
 @dataclass
@@ -237,7 +235,7 @@ class ShardManager:
         seen = self._seen.get(name)
         unchanged_for = self._clock() - seen[1] if seen else 0.0
         return sharding.expired(
-            _parse_time(spec.get("renewTime")),
+            _renew_seconds(spec.get("renewTime")),
             float(spec.get("leaseDurationSeconds") or self.lease_duration),
             self._wall().timestamp(),
             unchanged_for,
@@ -416,8 +414,7 @@ def refresh_on_gain(
     def gained(shards: set[int]) -> None:
         keys = []
         for obj in informer.items():
-            meta = obj.get("metadata") or {}
-            key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+            key = object_key(obj)
             if manager.shard(key) in shards:
                 keys.append(key)
         task = asyncio.get_running_loop().create_task(refresh(keys))
@@ -454,8 +451,7 @@ def requeue_on_gain(
 
     def gained(shards: set[int]) -> None:
         for obj in informer.items():
-            meta = obj.get("metadata") or {}
-            key = (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
+            key = object_key(obj)
             if manager.shard(owner(obj, key)) in shards:
                 enqueue(key)
 
